@@ -1,0 +1,201 @@
+"""The campaign run log `results.tsv`: one row per candidate outcome, append-only, crash-safe.
+
+The AFR reference columns come first so that the paper's tools read the file unchanged;
+afr-box's own columns follow. Every append rewrites the whole file through a temp file and
+`os.replace`, so a kill -9 at any moment leaves either the old or the new complete file,
+never a torn line. The log is meant to have a single writer (the campaign loop).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+AFR_COLUMNS = ("commit", "score", "runtime_seconds", "budget", "status", "target",
+               "description", "artifacts")
+BOX_COLUMNS = ("candidate", "image_id", "surface_hash", "policy", "seed", "proposer",
+               "reason", "finished_at")
+COLUMNS = AFR_COLUMNS + BOX_COLUMNS
+HEADER = "\t".join(COLUMNS) + "\n"
+
+STATUSES = ("candidate", "keep", "discard", "crash", "rejected", "violation", "literature")
+# Rows that never produced a trustworthy score, whatever their score column says.
+FAILED_STATUSES = frozenset({"crash", "rejected", "violation"})
+
+
+class RunLogError(ValueError):
+    """results.tsv is not what this module writes (bad header or malformed line)."""
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp, second precision (e.g. 2025-01-01T12:00:00Z)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def one_line(text: str) -> str:
+    """Tabs and line breaks would split a TSV cell or row: turn them into spaces."""
+    return " ".join(str(text).replace("\t", " ").splitlines()).replace("\r", " ")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One results.tsv line. Field order is the column order."""
+
+    commit: str                 # short surface hash (12 hex): the candidate's content id
+    score: Optional[float]      # metric value; None when not scored
+    runtime_seconds: float      # end-to-end seconds, rounded to 0.1
+    budget: str                 # e.g. "rounds=15 clients=4 steps<=250"
+    status: str                 # one of STATUSES
+    target: str                 # task name
+    description: str            # one line
+    artifacts: str              # candidate record folder, relative, e.g. "candidates/0003"
+    candidate: str              # candidate id, e.g. "0003"
+    image_id: str               # docker image id (sha256:...), empty when never built
+    surface_hash: str           # full sha256 of the surface snapshot
+    policy: str                 # policy name
+    seed: int
+    proposer: str               # baseline / hpo / claude / ...
+    reason: str = ""            # gate reason, crash summary, violation reason, review note
+    finished_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} not in {STATUSES}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                object.__setattr__(self, f.name, one_line(value))
+        if self.score is not None:
+            object.__setattr__(self, "score", float(self.score))
+        # The log keeps 1 decimal; round here so a Row equals its own round trip.
+        object.__setattr__(self, "runtime_seconds", round(float(self.runtime_seconds), 1))
+        object.__setattr__(self, "seed", int(self.seed))
+
+    @property
+    def scored(self) -> bool:
+        """A finite score from a row whose run was not a failure."""
+        return (self.score is not None and math.isfinite(self.score)
+                and self.status not in FAILED_STATUSES)
+
+    def to_line(self) -> str:
+        cells = {f.name: getattr(self, f.name) for f in fields(self)}
+        # repr keeps every digit of the float, so the log round-trips exactly.
+        cells["score"] = "" if self.score is None else repr(self.score)
+        cells["runtime_seconds"] = f"{self.runtime_seconds:.1f}"
+        cells["seed"] = str(self.seed)
+        return "\t".join(str(cells[c]) for c in COLUMNS) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> "Row":
+        cells = line.rstrip("\n").split("\t")
+        if len(cells) != len(COLUMNS):
+            raise ValueError(f"expected {len(COLUMNS)} tab-separated fields, got {len(cells)}")
+        kw: dict = dict(zip(COLUMNS, cells))
+        kw["score"] = float(kw["score"]) if kw["score"] else None
+        kw["runtime_seconds"] = float(kw["runtime_seconds"])
+        kw["seed"] = int(kw["seed"])
+        return cls(**kw)
+
+
+def baseline_row(rows: list[Row]) -> Optional[Row]:
+    """The baseline: the row its proposer marks as such, else the log's first row."""
+    for row in rows:
+        if row.proposer == "baseline":
+            return row
+    return rows[0] if rows else None
+
+
+def best_row(rows: list[Row], higher_is_better: bool) -> Optional[Row]:
+    """Best scored row among `keep` rows and the baseline (kept by definition).
+
+    Ties go to the earlier row, so a later equal score never displaces the incumbent.
+    """
+    base = baseline_row(rows)
+    pool = [r for r in rows if r.scored and (r.status == "keep" or r is base)]
+    best: Optional[Row] = None
+    for row in pool:
+        if best is None or (row.score > best.score if higher_is_better
+                            else row.score < best.score):
+            best = row
+    return best
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories can't be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class RunLog:
+    """Reads and appends `results.tsv` at `path`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def append(self, row: Row) -> None:
+        """Add one row durably: whole new file -> temp file -> fsync -> os.replace."""
+        old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        if not old:
+            old = HEADER
+        elif not old.endswith("\n"):
+            old += "\n"
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        # Same folder as the target: os.replace is only atomic within one filesystem.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(old + row.to_line())
+                fh.flush()
+                os.fsync(fh.fileno())
+            # mkstemp makes the file 0600; keep the log readable like any other artifact.
+            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
+            os.chmod(tmp, mode)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        _fsync_dir(folder)
+
+    def rows(self) -> list[Row]:
+        """All rows in file order; [] for a missing or empty file."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not lines:
+            return []
+        if lines[0].rstrip("\n").split("\t") != list(COLUMNS):
+            raise RunLogError(f"{self.path}:1: header does not match the results.tsv columns "
+                              f"{' '.join(COLUMNS)}")
+        out = []
+        for lineno, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                out.append(Row.from_line(line))
+            except (ValueError, TypeError) as exc:
+                raise RunLogError(f"{self.path}:{lineno}: malformed row: {exc}") from exc
+        return out
+
+    def done_candidates(self) -> set[str]:
+        """Candidate ids with a final outcome; a `candidate` (not yet reviewed) row is not one."""
+        return {r.candidate for r in self.rows() if r.status != "candidate"}
+
+    def best(self, higher_is_better: bool) -> Optional[Row]:
+        """See `best_row`."""
+        return best_row(self.rows(), higher_is_better)

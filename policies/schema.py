@@ -1,0 +1,70 @@
+"""Mutation-surface and container policies, as validated data.
+
+A policy says which task files a candidate may change (globs relative to `tasks/`, with
+`{task}` standing for the task folder), the size limits of a surface, and the resource
+limits of its containers. Container hardening (read-only root, no network, dropped
+capabilities, no-new-privileges, non-root user) is not a policy choice: it is always on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from afr_box.profiles.yaml_models import load_yaml_model
+
+POLICIES_DIR = Path(__file__).resolve().parent
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SurfaceLimits(_Strict):
+    max_files: int = Field(16, gt=0)
+    max_file_bytes: int = Field(64 * 1024, gt=0)
+    max_total_bytes: int = Field(256 * 1024, gt=0)
+
+
+class ContainerLimits(_Strict):
+    user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$", description="uid:gid, never root")
+    memory: str = Field("6g", pattern=r"^[0-9]+[kmg]$")
+    cpus: float = Field(2.0, gt=0)
+    pids_limit: int = Field(512, gt=0)
+    tmpfs_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$")
+    gpus: int = Field(0, ge=0, description="GPUs per candidate; 0 = CPU only")
+
+
+class Policy(_Strict):
+    name: str
+    description: str
+    surface: list[str] = Field(min_length=1, description="globs relative to tasks/, `{task}` = the task folder")
+    limits: SurfaceLimits = SurfaceLimits()
+    container: ContainerLimits = ContainerLimits()
+
+    @field_validator("surface")
+    @classmethod
+    def _relative_globs(cls, globs: list[str]) -> list[str]:
+        for g in globs:
+            if g.startswith("/") or ".." in g.split("/"):
+                raise ValueError(f"surface glob {g!r} must be relative to tasks/ and stay inside it")
+        return globs
+
+    def globs_for(self, task: str) -> list[str]:
+        return [g.replace("{task}", task) for g in self.surface]
+
+
+def policy_path(name: str) -> Path:
+    return POLICIES_DIR / f"{name}.yaml"
+
+
+def available_policies() -> list[str]:
+    return sorted(p.stem for p in POLICIES_DIR.glob("*.yaml"))
+
+
+def load_policy(name_or_path: Union[str, Path]) -> Policy:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = policy_path(str(name_or_path))
+    return load_yaml_model(path, Policy, what="policy", known=available_policies())

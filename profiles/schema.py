@@ -1,0 +1,133 @@
+"""Task profiles: the fixed budget, metric and search space of one task, as validated data.
+
+A profile is written by people, never by a candidate. Loading one checks every field;
+a mistake fails with the file, the field and what was expected (see `load_profile`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from afr_box.profiles.yaml_models import load_yaml_model
+
+PROFILES_DIR = Path(__file__).resolve().parent
+
+Scalar = Union[bool, int, float, str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Strict):
+    name: str = Field(description="metric name, e.g. accuracy")
+    higher_is_better: bool = True
+    convention: Literal["per_client_mean", "pooled"] = Field(
+        description="FLamby: per_client_mean (unweighted mean over clients); LEAF: pooled"
+    )
+
+
+class LocalSteps(_Strict):
+    baseline: int = Field(gt=0)
+    min: int = Field(gt=0)
+    max: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LocalSteps":
+        if not self.min <= self.baseline <= self.max:
+            raise ValueError(f"need min <= baseline <= max, got {self.min}, {self.baseline}, {self.max}")
+        return self
+
+
+class Budget(_Strict):
+    """What every candidate of the task gets, identically. Never read from the surface."""
+
+    clients: int = Field(gt=0)
+    rounds: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    local_steps: LocalSteps
+    seed: int = 42
+    timeout_s: int = Field(gt=0, description="wall-clock limit of the training container")
+    max_model_params: int = Field(gt=0)
+    eval_clients: Union[Literal["all"], list[int]] = "all"
+
+    def site_names(self) -> list[str]:
+        return [f"site-{i + 1}" for i in range(self.clients)]
+
+    def eval_sites(self) -> list[str]:
+        if self.eval_clients == "all":
+            return self.site_names()
+        return [f"site-{i + 1}" for i in self.eval_clients]
+
+
+# Knob names a candidate may never set: they are the budget.
+BUDGET_KEYS = frozenset({"clients", "num_clients", "rounds", "num_rounds", "batch_size", "seed",
+                         "timeout_s", "max_model_params", "eval_clients", "min_clients"})
+
+
+class Dimension(_Strict):
+    """One knob of the scalar search space: a choice list or a numeric range."""
+
+    knob: str
+    choices: Optional[list[Scalar]] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+    integer: bool = False
+    when: dict[str, Scalar] = Field(default_factory=dict, description="only sampled when these knobs have these values")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Dimension":
+        ranged = self.low is not None and self.high is not None
+        if (self.choices is not None) == ranged:
+            raise ValueError(f"knob {self.knob!r}: give either `choices` or both `low` and `high`")
+        if ranged and self.low > self.high:
+            raise ValueError(f"knob {self.knob!r}: low {self.low} > high {self.high}")
+        if ranged and self.log and self.low <= 0:
+            raise ValueError(f"knob {self.knob!r}: a log range needs low > 0")
+        if self.knob in BUDGET_KEYS:
+            raise ValueError(f"knob {self.knob!r} is a budget field and cannot be searched")
+        return self
+
+
+class DataSpec(_Strict):
+    bridge: str = Field(description="data bridge module under tasks/<task>/")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Profile(_Strict):
+    task: str
+    title: str
+    data: DataSpec
+    metric: MetricSpec
+    budget: Budget
+    default_policy: str
+    min_delta: float = Field(0.0, ge=0, description="a candidate is kept when it beats the best by more than this")
+    search_space: list[Dimension] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _space_within_budget(self) -> "Profile":
+        for dim in self.search_space:
+            if dim.knob == "local_steps" and dim.low is not None:
+                b = self.budget.local_steps
+                if dim.low < b.min or dim.high > b.max:
+                    raise ValueError(f"search_space local_steps [{dim.low}, {dim.high}] outside budget bounds [{b.min}, {b.max}]")
+        return self
+
+
+def profile_path(task: str) -> Path:
+    return PROFILES_DIR / f"{task}.yaml"
+
+
+def available_tasks() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def load_profile(task_or_path: Union[str, Path]) -> Profile:
+    """Load a profile by task name (`heart`) or by path; raises ConfigError naming the field."""
+    path = Path(task_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = profile_path(str(task_or_path))
+    return load_yaml_model(path, Profile, what="profile", known=available_tasks())

@@ -1,0 +1,62 @@
+"""The narrow sandbox interface: build an image, run a hardened container, clean up.
+
+Docker is the first provider (`docker_provider.py`); another runtime (podman, a cluster
+engine) is a new provider implementing these few methods, not a rewrite.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from afr_box.sandbox.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: list[str]
+    labels: dict[str, str]
+    layers: list[str]
+    size: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: Optional[int]
+    timed_out: bool
+    oom_killed: bool
+    wall_s: float
+    fs_diff: list[str] = field(default_factory=list)
+    log_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+
+
+class SandboxProvider(ABC):
+    name: str
+
+    @abstractmethod
+    def build_image(self, context: Path, dockerfile: str, tag: str,
+                    buildargs: dict[str, str], labels: dict[str, str]) -> str:
+        """Build `context` (whose content is exactly what the image may hold); return the image id."""
+
+    @abstractmethod
+    def image_info(self, ref: str) -> Optional[ImageInfo]:
+        """Inspect an image by tag or id; None when absent."""
+
+    @abstractmethod
+    def run(self, spec: RunSpec, log_path: Path) -> RunResult:
+        """Run `spec` to completion or timeout, write its full log to `log_path`, remove the
+        container, and report the exit, the wall time and the filesystem diff."""
+
+    @abstractmethod
+    def remove_containers(self, labels: dict[str, str]) -> int:
+        """Kill and remove every container carrying all these labels; return how many."""
+
+    @abstractmethod
+    def copy_from_image(self, image: str, path: str, dest: Path) -> Path:
+        """Extract `path` (a folder) of `image` into `dest` without running anything."""

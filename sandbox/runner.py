@@ -1,0 +1,136 @@
+"""The fixed training runner (runs inside the candidate's training container).
+
+    python -m afr_box.sandbox.runner
+
+Reads the budget from the read-only run file, asks the candidate's `job.py` for its recipe,
+exports it, checks the exported job against the budget (workflow, rounds, clients), applies
+the harness's fixed simulator settings, runs the NVFlare simulator with the budget's client
+count and writes to /out: `model.pt` (final global weights), `train_stats.json`.
+Exit codes: 0 ok, 2 simulator failed, 3 candidate job failed to build, 4 budget violation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from afr_box.sandbox.errors import BudgetViolation
+from afr_box.sandbox.run_file import RunFile
+from afr_box.sandbox.surface_import import activate, load_module
+
+# Workflows a candidate job may use; each must carry the budget's rounds and clients.
+ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
+# Component classes the simulator may instantiate beyond NVFlare's defaults: the surface's
+# aggregators only.
+SURFACE_CLASS_PREFIXES = ["shared.aggregators."]
+# Harness speed settings (same for every candidate): faster polling, identical results.
+TASK_REQUEST_INTERVAL = 0.1
+TASK_CHECK_PERIOD = 0.1
+
+
+def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
+    """Validate the exported server config against the budget; tune its polling; return it."""
+    configs = list(job_dir.glob("*/config/config_fed_server.json"))
+    if len(configs) != 1:
+        raise BudgetViolation(f"expected one server config in the exported job, found {len(configs)}")
+    cfg_path = configs[0]
+    cfg = json.loads(cfg_path.read_text())
+    workflows = cfg.get("workflows", [])
+    if len(workflows) != 1 or workflows[0].get("path") not in ALLOWED_WORKFLOWS:
+        raise BudgetViolation(f"job must have exactly one workflow from {sorted(ALLOWED_WORKFLOWS)}, "
+                              f"got {[w.get('path') for w in workflows]}")
+    args = workflows[0].setdefault("args", {})
+    for key, want in (("num_rounds", budget["rounds"]), ("num_clients", budget["clients"])):
+        if args.get(key) != want:
+            raise BudgetViolation(f"job sets {key}={args.get(key)!r} but the budget says {want}")
+    args["task_check_period"] = TASK_CHECK_PERIOD
+    cfg["server"] = {**cfg.get("server", {}), "task_request_interval": TASK_REQUEST_INTERVAL}
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    return cfg
+
+
+def write_class_policy(workspace: Path) -> None:
+    from nvflare.app_common.default_component_policy import DEFAULT_CLASS_ALLOW_LIST
+
+    local = workspace / "local"
+    local.mkdir(parents=True, exist_ok=True)
+    (local / "resources.json.default").write_text(json.dumps(
+        {"format_version": 2, "class_allow_list": list(DEFAULT_CLASS_ALLOW_LIST) + SURFACE_CLASS_PREFIXES}))
+
+
+def export_job(run: RunFile, surface: Path, work: Path) -> Path:
+    activate(surface, run.task)
+    import yaml
+
+    knobs = yaml.safe_load((surface / run.task / "knobs.yaml").read_text()) or {}
+    job = load_module("job", surface / run.task / "job.py")
+    recipe = job.build_recipe(dict(run.budget), knobs)
+    export_dir = work / "job"
+    recipe.export(str(export_dir))
+    apps = [p for p in export_dir.iterdir() if p.is_dir()]
+    if len(apps) != 1:
+        raise BudgetViolation(f"expected one exported job, found {[p.name for p in apps]}")
+    return apps[0]
+
+
+def run_simulator(job_dir: Path, workspace: Path, clients: int) -> int:
+    # Own session so that the whole simulator tree can be stopped together.
+    cmd = ["nvflare", "simulator", str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
+    return subprocess.run(cmd, start_new_session=True).returncode
+
+
+def final_model(workspace: Path) -> tuple[dict, int]:
+    import torch
+
+    matches = list(workspace.rglob("app_server/FL_global_model.pt"))
+    if not matches:
+        raise FileNotFoundError("the simulator wrote no FL_global_model.pt")
+    saved = torch.load(matches[0], map_location="cpu", weights_only=True)
+    return saved["model"], int(saved.get("meta_props", {}).get("current_round", -1))
+
+
+def main(out: Path = Path("/out"), work: Path = Path("/tmp/afr-train")) -> int:
+    import torch
+
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
+    surface = Path(os.environ.get("AFR_SURFACE", "/surface"))
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    stats: dict[str, Any] = {"phase": "train", "budget": run.budget}
+    start = time.monotonic()
+
+    def finish(code: int, **extra) -> int:
+        stats.update(extra, exit_code=code, wall_s=round(time.monotonic() - start, 3))
+        (out / "train_stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+        return code
+
+    try:
+        job_dir = export_job(run, surface, work)
+        check_job(job_dir, run.budget)
+    except BudgetViolation as exc:
+        print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
+        return finish(4, error=f"budget violation: {exc}")
+    except Exception as exc:  # candidate code failed while building its job
+        traceback.print_exc()
+        return finish(3, error=f"job.py failed: {type(exc).__name__}: {exc}")
+    write_class_policy(work / "ws")
+    rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
+    if rc != 0:
+        return finish(2, error=f"NVFlare simulator exited with {rc}")
+    try:
+        weights, last_round = final_model(work / "ws")
+    except Exception as exc:
+        return finish(2, error=str(exc))
+    torch.save({k: v.detach().cpu() if hasattr(v, "detach") else torch.as_tensor(v) for k, v in weights.items()},
+               out / "model.pt")
+    return finish(0, rounds_completed=last_round + 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

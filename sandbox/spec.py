@@ -1,0 +1,87 @@
+"""What to run, separate from where: a container run specification and its hardening.
+
+`RunSpec` is a plain value (image, command, mounts, limits, labels, timeout). `container_args`
+is the single place that turns it into engine arguments; every provider uses it, so the
+hardening below is applied identically everywhere and shows up in each candidate record.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from afr_box.policies.schema import ContainerLimits
+
+TMPFS = "/tmp"
+OUT = "/out"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    image: str
+    command: list[str]
+    mounts: list[Mount]
+    limits: ContainerLimits
+    timeout_s: float
+    labels: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    name: Optional[str] = None
+    gpu_ids: list[str] = field(default_factory=list)
+    cpuset: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        writable = [m.target for m in self.mounts if not m.read_only]
+        if any(t != OUT for t in writable):
+            raise ValueError(f"only {OUT} may be mounted writable, got {writable}")
+
+
+def container_args(spec: RunSpec) -> dict[str, Any]:
+    """docker-py `containers.create` keyword arguments for a hardened run of `spec`."""
+    args: dict[str, Any] = dict(
+        image=spec.image,
+        command=spec.command,
+        name=spec.name,
+        labels=dict(spec.labels),
+        environment={"HOME": TMPFS, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **spec.env},
+        user=spec.limits.user,
+        working_dir=TMPFS,
+        read_only=True,
+        tmpfs={TMPFS: f"rw,exec,nosuid,nodev,size={spec.limits.tmpfs_size}"},
+        volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=spec.limits.pids_limit,
+        mem_limit=spec.limits.memory,
+        memswap_limit=spec.limits.memory,
+        nano_cpus=int(spec.limits.cpus * 1e9),
+        ipc_mode="private",
+        detach=True,
+    )
+    if spec.cpuset:
+        args["cpuset_cpus"] = spec.cpuset
+    if spec.gpu_ids:
+        import docker.types  # only GPU hosts need the type
+
+        args["device_requests"] = [docker.types.DeviceRequest(device_ids=spec.gpu_ids, capabilities=[["gpu"]])]
+    return args
+
+
+def describe(spec: RunSpec) -> dict[str, Any]:
+    """The container settings as recorded in a candidate's record (JSON-friendly)."""
+    args = container_args(spec)
+    args.pop("device_requests", None)
+    record = {k: v for k, v in args.items() if k not in ("detach",)}
+    record["gpu_ids"] = list(spec.gpu_ids)
+    record["timeout_s"] = spec.timeout_s
+    record["seccomp"] = "engine default profile"
+    record["mounts"] = [{**asdict(m), "source": str(m.source)} for m in spec.mounts]
+    record.pop("volumes", None)
+    return record

@@ -1,0 +1,17 @@
+"""Maps the design card's top-level folders onto the `afr_box.*` import namespace.
+
+`afr_box` itself is a namespace package (no __init__); each folder below becomes
+`afr_box.<folder>` together with its sub-packages, in wheels and editable installs alike.
+"""
+from setuptools import find_packages, setup
+
+FOLDERS = ["orchestrator", "sandbox", "profiles", "policies", "tasks", "reports"]
+
+packages, package_dir = [], {}
+for folder in FOLDERS:
+    for sub in [""] + find_packages(folder):
+        name = f"afr_box.{folder}" + (f".{sub}" if sub else "")
+        packages.append(name)
+        package_dir[name] = folder + ("/" + sub.replace(".", "/") if sub else "")
+
+setup(packages=packages, package_dir=package_dir)
