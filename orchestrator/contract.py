@@ -133,6 +133,15 @@ def _walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(node))
 
 
+def _show(node: ast.AST, limit: int = 60) -> str:
+    """Source text of `node` for a message: one line, bounded."""
+    try:
+        text = " ".join(ast.unparse(node).split())
+    except Exception:  # pathological trees (deep nesting); the message stays useful without it
+        return "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _pos(node: ast.AST) -> tuple[int, int]:
     return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
@@ -154,6 +163,8 @@ def _reaching_value(name: str, use: ast.AST, parents: dict[ast.AST, ast.AST]) ->
 
 
 def _resolve(node: Optional[ast.AST], use: ast.AST, parents: dict[ast.AST, ast.AST]) -> Optional[ast.AST]:
+    if isinstance(node, ast.NamedExpr):
+        return node.value
     if isinstance(node, ast.Name):
         return _reaching_value(node.id, use, parents)
     return node
@@ -227,8 +238,8 @@ def _check_sent_model(send: ast.Call, filename: str, names: _Names, parents: dic
         out.append(f"{filename}:{ctor.lineno}: the FLModel sent has no params_type; the update must be a "
                    f"difference: add params_type=ParamsType.DIFF with params = local - global weights")
     elif not is_diff:
-        out.append(f"{filename}:{ctor.lineno}: sends params_type={ast.unparse(params_type)}; the update must be a difference: "
-                   f"write params_type=ParamsType.DIFF with params = local - global weights")
+        out.append(f"{filename}:{ctor.lineno}: sends params_type={_show(params_type)}; the update must be a "
+                   f"difference: write params_type=ParamsType.DIFF with params = local - global weights")
     if not _meta_has_num_steps(ctor, arg, send, names, parents):
         out.append(f"{filename}:{ctor.lineno}: the FLModel sent has no meta key NUM_STEPS_CURRENT_ROUND "
                    f"(the aggregation weight); add meta={{FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps}}")
@@ -294,6 +305,10 @@ def check_client_contract(source: str, filename: str) -> list[str]:
             if not any(names.is_api_call(n, "receive") for n in in_loop):
                 out.append(f"{filename}: never calls flare.receive() inside the `while flare.is_running():` loop; "
                            f"write `input_model = flare.receive()` at the top of the loop")
+            if not any(isinstance(n, ast.If) and any(names.is_api_call(t, "is_evaluate") for t in ast.walk(n.test))
+                       for n in in_loop):
+                out.append(f"{filename}: has no `if flare.is_evaluate():` branch in the loop; add one that "
+                           f"evaluates the received global model and sends FLModel(metrics=...)")
             sends = [n for n in in_loop if names.is_api_call(n, "send")]
             training = [s for s in sends if not _in_non_training_branch(s, names, parents)]
             if not training:
@@ -301,10 +316,6 @@ def check_client_contract(source: str, filename: str) -> list[str]:
                            f"loop; write {_SEND_EXAMPLE}")
             for send in training:
                 out.extend(_check_sent_model(send, filename, names, parents))
-            if not any(isinstance(n, ast.If) and any(names.is_api_call(t, "is_evaluate") for t in ast.walk(n.test))
-                       for n in in_loop):
-                out.append(f"{filename}: has no `if flare.is_evaluate():` branch in the loop; add one that "
-                           f"evaluates the received global model and sends FLModel(metrics=...)")
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load_state_dict":
@@ -314,7 +325,7 @@ def check_client_contract(source: str, filename: str) -> list[str]:
                 continue
             strict = _call_arg(node, "strict", 1)
             if strict is not None and not (isinstance(strict, ast.Constant) and strict.value is True):
-                out.append(f"{filename}:{node.lineno}: load_state_dict(..., strict={ast.unparse(strict)}) may "
+                out.append(f"{filename}:{node.lineno}: load_state_dict(..., strict={_show(strict)}) may "
                            f"silently skip weights; write load_state_dict(state_dict) or strict=True")
     return out
 
@@ -367,6 +378,6 @@ def check_job_contract(source: str, filename: str = "job.py") -> list[str]:
             pairs += [(arg.arg, d, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
         for name, value, at in pairs:
             if name in BUDGET_KWARGS and _is_numeric_literal(value):
-                out.append(f"{filename}:{getattr(at, 'lineno', 0)}: {name}={ast.unparse(value)} hard-codes the "
+                out.append(f"{filename}:{getattr(at, 'lineno', 0)}: {name}={_show(value)} hard-codes the "
                            f"budget; take it from the budget argument: {name}={BUDGET_KWARGS[name]}")
     return out

@@ -154,8 +154,9 @@ def check_surface(entries: list[Entry], globs: list[str]) -> Check:
     for rel in files:
         if not any(glob_matches(g, rel) for g in globs):
             return False, f"{rel}: outside the policy surface (allowed: {', '.join(globs)})"
+    holding = {rel.rsplit("/", i)[0] for rel in files for i in range(1, rel.count("/") + 1)}
     for e in entries:
-        if e.is_dir and not any(f.startswith(e.rel + "/") for f in files):
+        if e.is_dir and e.rel not in holding:
             return False, f"{e.rel}/: a directory with no surface file in it; remove it"
     return True, f"{len(files)} files inside {', '.join(globs)}"
 

@@ -31,7 +31,7 @@ class ContainerLimits(_Strict):
     user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$", description="uid:gid, never root")
     memory: str = Field("6g", pattern=r"^[0-9]+[kmg]$")
     cpus: float = Field(2.0, gt=0)
-    pids_limit: int = Field(512, gt=0)
+    pids_limit: int = Field(2048, gt=0, description="threads count too: NVFlare runs ~100 per process")
     tmpfs_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$")
     gpus: int = Field(0, ge=0, description="GPUs per candidate; 0 = CPU only")
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
-from afr_box.sandbox.spec import OUT, TMPFS, RunSpec, container_args
+from afr_box.sandbox.spec import TMPFS, RunSpec, container_args
 
 LOG_TAIL_CHARS = 4000
 
@@ -77,18 +77,24 @@ class DockerProvider(SandboxProvider):
             oom = bool(container.attrs["State"].get("OOMKilled"))
             logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             log_path.write_text(logs)
+            mounts = {TMPFS, *(m.target for m in spec.mounts)}
             diff = [f"{_KIND.get(c['Kind'], c['Kind'])} {c['Path']}" for c in (container.diff() or [])
-                    if not _inside(c["Path"], (TMPFS, OUT))]
+                    if not _inside(c["Path"], tuple(mounts)) and not _mountpoint_parent(c["Path"], mounts)]
             return RunResult(exit_code=None if timed_out else exit_code, timed_out=timed_out, oom_killed=oom,
                              wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:])
         finally:
             container.remove(force=True)
 
-    def remove_containers(self, labels: dict[str, str]) -> int:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        found = self.client.containers.list(all=True, filters=filters)
+    def remove_containers(self, labels: dict[str, Optional[str]]) -> int:
+        found = self.client.containers.list(all=True, filters={"label": _label_filters(labels)})
         for c in found:
             c.remove(force=True)
+        return len(found)
+
+    def remove_images(self, labels: dict[str, Optional[str]]) -> int:
+        found = self.client.images.list(filters={"label": _label_filters(labels)})
+        for img in found:
+            self.client.images.remove(img.id, force=True)
         return len(found)
 
     def copy_from_image(self, image: str, path: str, dest: Path) -> Path:
@@ -105,6 +111,17 @@ class DockerProvider(SandboxProvider):
 
 
 _KIND = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def _label_filters(labels: dict[str, Optional[str]]) -> list[str]:
+    if not labels:
+        raise ValueError("refusing to match containers without a label filter")
+    return [k if v is None else f"{k}={v}" for k, v in labels.items()]
+
+
+def _mountpoint_parent(path: str, mounts: set[str]) -> bool:
+    """The engine creates mount points (and marks their parents changed) itself."""
+    return any(m.startswith(path.rstrip("/") + "/") for m in mounts)
 
 
 def _inside(path: str, roots: tuple[str, ...]) -> bool:

@@ -54,8 +54,12 @@ class SandboxProvider(ABC):
         container, and report the exit, the wall time and the filesystem diff."""
 
     @abstractmethod
-    def remove_containers(self, labels: dict[str, str]) -> int:
-        """Kill and remove every container carrying all these labels; return how many."""
+    def remove_containers(self, labels: dict[str, Optional[str]]) -> int:
+        """Kill and remove every container carrying all these labels (value None: any value)."""
+
+    @abstractmethod
+    def remove_images(self, labels: dict[str, Optional[str]]) -> int:
+        """Remove every image carrying all these labels; return how many."""
 
     @abstractmethod
     def copy_from_image(self, image: str, path: str, dest: Path) -> Path:

@@ -65,11 +65,11 @@ def write_class_policy(workspace: Path) -> None:
 
 
 def export_job(run: RunFile, surface: Path, work: Path) -> Path:
-    activate(surface, run.task)
+    view = activate(surface, run.task, work / "view")
     import yaml
 
-    knobs = yaml.safe_load((surface / run.task / "knobs.yaml").read_text()) or {}
-    job = load_module("job", surface / run.task / "job.py")
+    knobs = yaml.safe_load((view / run.task / "knobs.yaml").read_text()) or {}
+    job = load_module("job", view / run.task / "job.py")
     recipe = job.build_recipe(dict(run.budget), knobs)
     export_dir = work / "job"
     recipe.export(str(export_dir))

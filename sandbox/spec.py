@@ -54,7 +54,7 @@ def container_args(spec: RunSpec) -> dict[str, Any]:
         working_dir=TMPFS,
         read_only=True,
         tmpfs={TMPFS: f"rw,exec,nosuid,nodev,size={spec.limits.tmpfs_size}"},
-        volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
+        volumes={str(Path(m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
         network_mode="none",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],

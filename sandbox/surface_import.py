@@ -1,26 +1,45 @@
-"""Making a surface snapshot importable (in a container, or bare on the host).
+"""Making a candidate's task code importable (in a container, or bare on the host).
 
-Surface modules import each other by short names (`models`, `shared.aggregators`), so the
-task folder and the surface root go first on the import path of this process and, through
-PYTHONPATH, of every NVFlare process it starts.
+The effective task code is the base image's copy of `tasks/<task>/` and `tasks/shared/`
+(fixed, trusted) overlaid by the candidate's surface snapshot: files outside the policy's
+surface always come from the base. The merged view is assembled under a writable work
+folder; its task folder and root go first on the import path of this process and, through
+PYTHONPATH, of every NVFlare process started from it (surface modules import each other by
+short names: `models`, `shared.aggregators`).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import afr_box.tasks
 
-def activate(surface: Path, task: str) -> None:
-    paths = [str(surface / task), str(surface)]
+TASKS_DIR = Path(afr_box.tasks.__file__).resolve().parent
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "__init__.py")
+
+
+def build_view(surface: Path, task: str, view: Path) -> Path:
+    shutil.rmtree(view, ignore_errors=True)
+    for folder in (task, "shared"):
+        shutil.copytree(TASKS_DIR / folder, view / folder, ignore=_SKIP)
+    shutil.copytree(surface, view, dirs_exist_ok=True)
+    return view
+
+
+def activate(surface: Path, task: str, view: Path) -> Path:
+    view = build_view(surface, task, view)
+    paths = [str(view / task), str(view)]
     for p in reversed(paths):
         if p not in sys.path:
             sys.path.insert(0, p)
     existing = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
-    os.environ["AFR_SURFACE"] = str(surface)
+    os.environ["AFR_SURFACE"] = str(view)
+    return view
 
 
 def load_module(name: str, path: Path) -> ModuleType:

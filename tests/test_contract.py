@@ -189,6 +189,12 @@ def test_a_client_without_an_evaluate_branch_is_refused():
     assert "if flare.is_evaluate():" in one(check_client_contract(source, "heart/client.py"))
 
 
+def test_without_an_evaluate_branch_the_missing_branch_is_named_first():
+    source = mutate(VALID_CLIENT, "if flare.is_evaluate():", "if False:")
+    violations = check_client_contract(source, "heart/client.py")
+    assert "if flare.is_evaluate():" in violations[0]
+
+
 def test_a_client_that_loads_weights_non_strictly_is_refused():
     source = mutate(VALID_CLIENT, "strict=True", "strict=False")
     msg = one(check_client_contract(source, "heart/client.py"))
@@ -236,7 +242,8 @@ def test_a_job_that_hard_codes_the_budget_is_refused(old, new, key):
 
 
 def test_a_hard_coded_budget_in_a_variable_or_default_is_refused():
-    source = mutate(VALID_JOB, "def build_recipe(budget, knobs):", "num_rounds = 50\n\n\ndef build_recipe(budget, knobs):")
+    source = mutate(VALID_JOB, "def build_recipe(budget, knobs):",
+                    "num_rounds = 50\n\n\ndef build_recipe(budget, knobs):")
     assert "num_rounds=50" in one(check_job_contract(source))
     source = mutate(VALID_JOB, "def build_recipe(budget, knobs):", "def build_recipe(budget, knobs, min_clients=1):")
     assert "min_clients=1" in one(check_job_contract(source))

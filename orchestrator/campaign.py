@@ -1,0 +1,153 @@
+"""The campaign loop: propose -> gate -> build -> train -> infer -> score -> verify -> log -> review.
+
+Candidate 0 is always the untouched baseline. The run log (results.tsv) is the truth about
+what is done: `--resume` skips logged candidates and reruns an interrupted one from scratch,
+so nothing is lost or duplicated. Containers of the campaign are removed on exit, on
+Ctrl-C/SIGTERM, and (after a kill -9) when the campaign resumes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from afr_box.orchestrator import records
+from afr_box.orchestrator.evaluate import Outcome, Proposal, Setup, evaluate
+from afr_box.orchestrator.progress import CampaignDisplay
+from afr_box.orchestrator.proposers import make_proposer
+from afr_box.orchestrator.proposers.baseline import BaselineProposer
+from afr_box.orchestrator.review import review
+from afr_box.orchestrator.runlog import Row, RunLog, utc_now
+from afr_box.policies.schema import load_policy, policy_path
+from afr_box.profiles.schema import load_profile, profile_path
+from afr_box.reports.campaign_report import write_report
+from afr_box.sandbox.docker_provider import DockerProvider
+from afr_box.sandbox.hashing import sha256_file
+from afr_box.sandbox.images import find_base
+from afr_box.tasks.prepared import verify_prepared
+
+
+class CampaignError(RuntimeError):
+    """A campaign cannot start as asked (name taken, resume mismatch, ...); the message says why."""
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    task: str
+    proposer: str = "hpo"
+    max_candidates: int = 8
+    policy: Optional[str] = None
+    name: Optional[str] = None
+    resume: bool = False
+    runs_dir: Path = Path("runs")
+    data_root: Path = Path("afr-data")
+    seed: int = 0
+
+
+def _budget_text(setup: Setup) -> str:
+    b = setup.profile.budget
+    return f"rounds={b.rounds} clients={b.clients} steps<={b.local_steps.max}"
+
+
+def _campaign_meta(opts: CampaignOptions, name: str, setup_hashes: dict, base_id: str) -> dict:
+    return {"name": name, "task": opts.task, "proposer": opts.proposer, "seed": opts.seed,
+            "max_candidates": opts.max_candidates, **setup_hashes, "base_image_id": base_id,
+            "created_at": utc_now()}
+
+
+def _open_campaign_dir(opts: CampaignOptions, name: str, hashes: dict) -> Path:
+    folder = opts.runs_dir / name
+    meta_file = folder / "campaign.json"
+    if opts.resume:
+        if not meta_file.is_file():
+            raise CampaignError(f"nothing to resume at {folder} (no campaign.json); drop --resume to start it")
+        meta = records.read_json(meta_file)
+        for key, value in hashes.items():
+            if meta.get(key) != value:
+                raise CampaignError(f"cannot resume {name}: {key} changed since it started "
+                                    f"({meta.get(key)} -> {value}); start a new campaign instead")
+        return folder
+    if folder.exists():
+        raise CampaignError(f"campaign folder {folder} already exists: use --resume to continue it or --name for a new one")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = None) -> Path:
+    profile = load_profile(opts.task)
+    policy_name = opts.policy or profile.default_policy
+    policy = load_policy(policy_name)
+    ppath = Path(policy_name) if policy_name.endswith((".yaml", ".yml")) else policy_path(policy_name)
+    hashes = {"profile_sha256": sha256_file(profile_path(opts.task)), "policy": policy.name,
+              "policy_sha256": sha256_file(ppath)}
+    name = opts.name or f"{opts.task}-{opts.proposer}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    data_dir = opts.data_root / opts.task
+    verify_prepared(data_dir)  # fails early, before anything is written, when data is missing
+    provider = DockerProvider()
+    base = find_base(provider)
+    campaign_dir = _open_campaign_dir(opts, name, hashes).resolve()
+    if not opts.resume:
+        records.write_json(campaign_dir / "campaign.json", _campaign_meta(opts, name, hashes, base.id))
+        shutil.copyfile(profile_path(opts.task), campaign_dir / "profile.yaml")
+        shutil.copyfile(ppath, campaign_dir / "policy.yaml")
+    setup = Setup(campaign=name, campaign_dir=campaign_dir, profile=profile, policy=policy,
+                  policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), provider=provider, base=base)
+    display = display or CampaignDisplay(quiet=True)
+    runlog = RunLog(campaign_dir / "results.tsv")
+    leftovers = provider.remove_containers({"afr.campaign": name})
+    if leftovers:
+        display.note(f"removed {leftovers} leftover container(s) of an interrupted run")
+
+    proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed)
+    baseline = BaselineProposer(opts.task, policy)
+    workspace = campaign_dir / "workspace"
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        display.start(name, opts.max_candidates, len(runlog.done_candidates()))
+        for index in range(opts.max_candidates):
+            cand = records.candidate_id(index)
+            if cand in runlog.done_candidates():
+                continue
+            rows = runlog.rows()
+            proposal = (baseline if index == 0 else proposer).propose(index, workspace, rows)
+            display.candidate(index, cand, proposal.description)
+            outcome = evaluate(setup, cand, proposal, on_phase=display.phase)
+            row = _log(setup, runlog, outcome, proposal, index == 0)
+            display.done(row, runlog.best(profile.metric.higher_is_better))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        provider.remove_containers({"afr.campaign": name})
+        if (campaign_dir / "results.tsv").exists():
+            write_report(campaign_dir)
+        display.stop()
+    display.note(f"campaign folder: {campaign_dir}")
+    return campaign_dir
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _log(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_baseline: bool) -> Row:
+    status, reason = outcome.status, outcome.reason
+    if status == "scored":
+        best = runlog.best(setup.profile.metric.higher_is_better)
+        status = "keep" if is_baseline else review(outcome.score, best.score if best else None,
+                                                    setup.profile.metric.higher_is_better, setup.profile.min_delta)
+        reason = "baseline" if is_baseline else (f"vs best {best.score:.4f}" if best and best.score is not None else "")
+    row = Row(commit=outcome.surface_hash[:12], score=outcome.score if outcome.status == "scored" else None,
+              runtime_seconds=outcome.runtime_s, budget=_budget_text(setup), status=status, target=setup.task,
+              description=proposal.description, artifacts=f"candidates/{outcome.cand}", candidate=outcome.cand,
+              image_id=outcome.image_id, surface_hash=outcome.surface_hash, policy=setup.policy.name,
+              seed=setup.profile.budget.seed, proposer=proposal.proposer, reason=reason)
+    folder = records.record_dir(setup.campaign_dir, outcome.cand)
+    # record.json first, then the row: a logged row always has a complete record.
+    records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings})
+    runlog.append(row)
+    return row

@@ -1,0 +1,173 @@
+"""The `afr-box` command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from afr_box.orchestrator.data import data_status, default_data_root, prepare_task
+from afr_box.profiles.schema import available_tasks, load_profile
+from afr_box.profiles.yaml_models import ConfigError
+from afr_box.sandbox.errors import SandboxError
+from afr_box.tasks.prepared import DataNotPreparedError
+from afr_box.tasks.sources import DataSourceError
+
+DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                         help="prepared data folder (default: $AFR_DATA_ROOT or ./afr-data)")
+
+
+class FriendlyGroup(click.Group):
+    """Turns the named, actionable errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, SandboxError, DataNotPreparedError, DataSourceError) as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+        except RuntimeError as exc:
+            if type(exc).__name__ != "CampaignError":
+                raise
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=FriendlyGroup)
+def main():
+    """afr-box: Auto-FL-Research campaigns where every candidate is built into its own image
+    and run in a hardened container, and a separate trusted scorer computes the score."""
+
+
+@main.group()
+def image():
+    """Build the OS and base images."""
+
+
+@image.command("os")
+def image_os():
+    """Make the local OS base image (debootstrap + import; needs root and no registry).
+
+    Example: afr-box image os
+    """
+    from afr_box.sandbox.docker_provider import DockerProvider
+    from afr_box.sandbox.images import make_os_image
+
+    info = make_os_image(DockerProvider(), progress=lambda m: click.echo(m, err=True))
+    click.echo(info.id)
+
+
+@image.command("build")
+@click.option("--base-image", default=None, help="OS/Python image to build on (default afr-os:bookworm, made if missing)")
+@click.option("--force", is_flag=True, help="rebuild even if the image for this harness exists")
+def image_build(base_image, force):
+    """Build the base image (torch, NVFlare, the fixed harness) with no network.
+
+    Example: afr-box image build
+    """
+    from afr_box.sandbox.docker_provider import DockerProvider
+    from afr_box.sandbox.images import OS_IMAGE, build_base
+
+    info = build_base(DockerProvider(), os_image=base_image or OS_IMAGE, force=force,
+                      progress=lambda m: click.echo(m, err=True))
+    click.echo(f"{info.tags[0] if info.tags else ''} {info.id}")
+
+
+@main.group()
+def data():
+    """Prepare task data (test labels kept apart from test inputs)."""
+
+
+@data.command("prepare")
+@click.argument("task")
+@click.option("--source", type=click.Path(path_type=Path), default=None, help="folder with the original files")
+@click.option("--download", is_flag=True, help="download from the public source (checksummed)")
+@DATA_ROOT
+def data_prepare(task, source, download, data_root):
+    """Verify and prepare TASK's data into DATA_ROOT/TASK.
+
+    Examples:
+      afr-box data prepare synthetic
+      afr-box data prepare heart --source ../shared/data/flamby/fed_heart_disease
+    """
+    profile = load_profile(task)
+    dest = prepare_task(profile, data_root or default_data_root(), source, download)
+    click.echo(f"prepared {task} at {dest}")
+
+
+@main.command("tasks")
+@DATA_ROOT
+def tasks_cmd(data_root):
+    """List tasks and whether their data is ready.
+
+    Example: afr-box tasks
+    """
+    root = data_root or default_data_root()
+    for task in available_tasks():
+        profile = load_profile(task)
+        click.echo(f"{task:12} {data_status(profile, root):10} {profile.title}")
+
+
+@main.command()
+@click.argument("task")
+@click.option("--proposer", type=click.Choice(["hpo", "baseline"]), default="hpo", show_default=True)
+@click.option("--max-candidates", type=click.IntRange(1), default=8, show_default=True,
+              help="candidates in all, the baseline (candidate 0) included")
+@click.option("--policy", default=None, help="policy name or YAML path (default: the profile's)")
+@click.option("--name", default=None, help="campaign name (default: TASK-PROPOSER-TIMESTAMP)")
+@click.option("--resume", is_flag=True, help="continue an interrupted campaign given by --name")
+@click.option("--seed", type=int, default=0, show_default=True, help="proposer seed")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@DATA_ROOT
+@click.option("--quiet", is_flag=True)
+def campaign(task, proposer, max_candidates, policy, name, resume, seed, runs_dir, data_root, quiet):
+    """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
+
+    Examples:
+      afr-box campaign heart --proposer hpo --max-candidates 8
+      afr-box campaign heart --name heart-a --resume
+    """
+    from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+    from afr_box.orchestrator.progress import CampaignDisplay
+
+    if resume and not name:
+        raise click.UsageError("--resume needs --name of the campaign to continue")
+    opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
+                           resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed)
+    folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
+    click.echo(str(folder))
+
+
+@main.command()
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(campaign_dir):
+    """Re-render progress.png and report.md from a campaign folder.
+
+    Example: afr-box report runs/heart-hpo-20261128-120000
+    """
+    from afr_box.reports.campaign_report import write_report
+
+    click.echo(str(write_report(campaign_dir)))
+
+
+@main.command()
+@click.option("--campaign", default=None, help="only this campaign's containers")
+@click.option("--images", is_flag=True, help="also remove candidate images (afr-cand:*)")
+def clean(campaign, images):
+    """Remove containers left by afr-box (and optionally candidate images).
+
+    Example: afr-box clean --images
+    """
+    from afr_box.sandbox.docker_provider import DockerProvider
+
+    provider = DockerProvider()
+    # Every afr-box container carries afr.campaign; without --campaign, any value matches.
+    n = provider.remove_containers({"afr.campaign": campaign})
+    click.echo(f"removed {n} container(s)")
+    if images:
+        removed = provider.remove_images({"afr.kind": "candidate"})
+        click.echo(f"removed {removed} candidate image(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Where prepared data lives and how a task's data bridge is called."""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Optional
+
+from afr_box.profiles.schema import Profile
+from afr_box.tasks.prepared import DataNotPreparedError, verify_prepared
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("AFR_DATA_ROOT", "afr-data"))
+
+
+def prepare_task(profile: Profile, data_root: Path, source: Optional[Path], download: bool) -> Path:
+    bridge = importlib.import_module(f"afr_box.tasks.{profile.task}.{profile.data.bridge}")
+    # Bridges group or check their sites against the budget's client count.
+    options = {**profile.data.options, "num_clients": profile.budget.clients}
+    data_root.mkdir(parents=True, exist_ok=True)
+    return bridge.prepare(data_root / profile.task, source=source, download=download, options=options)
+
+
+def data_status(profile: Profile, data_root: Path) -> str:
+    try:
+        verify_prepared(data_root / profile.task)
+        return "ready"
+    except DataNotPreparedError as exc:
+        return f"missing ({exc})" if (data_root / profile.task).exists() else "missing"

@@ -1,0 +1,218 @@
+"""One candidate through the sandbox: gate -> build -> train -> infer -> score -> verify.
+
+Every step writes its part of the candidate record (see records.py). The outcome's status
+is `scored` (to be reviewed by the campaign), `rejected` (gate), `crash` or `violation`.
+"""
+from __future__ import annotations
+
+import difflib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from afr_box.orchestrator import records
+from afr_box.orchestrator.gates import gate_snapshot
+from afr_box.policies.schema import Policy
+from afr_box.profiles.schema import Profile
+from afr_box.sandbox.errors import ImageBuildError
+from afr_box.sandbox.hashing import hash_tree, tree_digest
+from afr_box.sandbox.images import build_candidate
+from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
+from afr_box.sandbox.run_file import CONTAINER_PATH, RunFile
+from afr_box.sandbox.spec import OUT, Mount, RunSpec, describe
+from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.sandbox.verify import verify_candidate
+
+EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation"}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What stays fixed for every candidate of a campaign."""
+
+    campaign: str
+    campaign_dir: Path
+    profile: Profile
+    policy: Policy
+    policy_hash: str
+    data_dir: Path
+    provider: SandboxProvider
+    base: ImageInfo
+
+    @property
+    def task(self) -> str:
+        return self.profile.task
+
+    def labels(self, cand: str) -> dict[str, str]:
+        return {"afr.campaign": self.campaign, "afr.candidate": cand, "afr.task": self.task}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    snapshot: Path
+    description: str
+    proposer: str
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    cand: str
+    status: str
+    reason: str = ""
+    score: Optional[float] = None
+    surface_hash: str = ""
+    image_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    runtime_s: float = 0.0
+
+
+def surface_hash(snapshot: Path) -> str:
+    return tree_digest(hash_tree(snapshot))
+
+
+def surface_diff(snapshot: Path) -> str:
+    """Unified diff of each surface file against the baseline task file it replaces."""
+    out = []
+    for rel in sorted(hash_tree(snapshot)):
+        new = (snapshot / rel).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        base_file = TASKS_DIR / rel
+        old = base_file.read_text().splitlines(keepends=True) if base_file.is_file() else []
+        out.extend(difflib.unified_diff(old, new, f"baseline/{rel}", f"candidate/{rel}"))
+    return "".join(out)
+
+
+class _Phases:
+    """Times each phase into the outcome and announces it to the progress display."""
+
+    def __init__(self, outcome: Outcome, on_phase: Callable[[str], None]):
+        self.outcome, self.on_phase = outcome, on_phase
+
+    def run(self, name: str, fn, *args, **kwargs):
+        self.on_phase(name)
+        start = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.outcome.timings[name] = round(time.monotonic() - start, 3)
+
+
+def _run_file(setup: Setup, folder: Path, phase: str, cand: str, seed: int) -> Path:
+    budget = {**setup.profile.budget.model_dump(), "seed": seed}
+    return RunFile(task=setup.task, phase=phase, budget=budget, sites=setup.profile.budget.site_names(),
+                   eval_sites=setup.profile.budget.eval_sites(), metric=setup.profile.metric.model_dump(),
+                   candidate=cand).write(folder / f"run-{phase}.json")
+
+
+def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[Mount], cand: str,
+               seed: int, timeout_s: float, module: str) -> RunSpec:
+    run_file = _run_file(setup, folder, phase, cand, seed)
+    out = records.writable_out(folder / phase, setup.policy.container.user)
+    return RunSpec(
+        image=image, command=["python", "-m", module],
+        mounts=[Mount(run_file, CONTAINER_PATH), *mounts, Mount(out, OUT, read_only=False)],
+        limits=setup.policy.container, timeout_s=timeout_s,
+        labels={**setup.labels(cand), "afr.phase": phase},
+        name=f"afr-{setup.campaign}-{cand}-{phase}"[:120],
+    )
+
+
+def _failure(result: RunResult, phase: str, stats: dict[str, Any]) -> tuple[str, str]:
+    """(status, reason) for a container that did not finish cleanly."""
+    if result.timed_out:
+        return "crash", f"{phase}: timeout (killed after the wall-clock limit)"
+    if result.oom_killed:
+        return "crash", f"{phase}: out of memory (killed at the policy's memory limit)"
+    if result.exit_code == 4:
+        return "violation", f"{phase}: {stats.get('error', 'budget violation')}"
+    detail = stats.get("error") or EXIT_REASONS.get(result.exit_code, f"exit code {result.exit_code}")
+    tail = " | ".join(line.strip() for line in result.log_tail.strip().splitlines()[-3:])
+    return "crash", f"{phase}: {detail}; log tail: {tail}"[:600]
+
+
+def _stats(path: Path) -> dict[str, Any]:
+    try:
+        return records.read_json(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = None,
+             on_phase: Callable[[str], None] = lambda phase: None) -> Outcome:
+    seed = setup.profile.budget.seed if seed is None else seed
+    start = time.monotonic()
+    folder = records.fresh_record(setup.campaign_dir, cand)
+    outcome = Outcome(cand=cand, status="crash")
+    phases = _Phases(outcome, on_phase)
+    records.write_json(folder / "proposal.json", {"description": proposal.description, "proposer": proposal.proposer,
+                                                  "sources": proposal.sources, "seed": seed})
+    # gate: on a private copy, before any build
+    snapshot = folder / "surface"
+    shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
+    gate = phases.run("gate", gate_snapshot, snapshot, setup.task, setup.policy, setup.profile)
+    records.write_json(folder / "gate.json", {"ok": gate.ok, "reason": gate.reason, "checks": gate.checks})
+    if not gate.ok:
+        return _finish(folder, outcome, start, "rejected", f"gate: {gate.reason}")
+    outcome.surface_hash = surface_hash(snapshot)
+    (folder / "surface.diff").write_text(surface_diff(snapshot))
+
+    try:
+        image, built = phases.run("build", build_candidate, setup.provider, snapshot, setup.task,
+                                  outcome.surface_hash, setup.base,
+                                  {"afr.policy": setup.policy.name, "afr.policy-hash": setup.policy_hash})
+    except ImageBuildError as exc:
+        return _finish(folder, outcome, start, "crash", f"build: {exc}"[:600])
+    outcome.image_id = image.id
+    records.write_json(folder / "image.json", {"id": image.id, "tags": image.tags, "built_now": built,
+                                               "base_id": setup.base.id, "layers": image.layers,
+                                               "labels": image.labels, "size": image.size})
+    budget = setup.profile.budget
+    specs = {
+        "train": _container(setup, folder, "train", image.id, [Mount(setup.data_dir / "train", "/data")],
+                            cand, seed, budget.timeout_s, "afr_box.sandbox.runner"),
+    }
+    results: dict[str, RunResult] = {}
+
+    def run_phase(phase: str) -> Optional[tuple[str, str]]:
+        results[phase] = phases.run(phase, setup.provider.run, specs[phase], folder / f"{phase}.log")
+        records.write_json(folder / "containers.json", {p: describe(s) for p, s in specs.items()})
+        if not results[phase].ok:
+            return _failure(results[phase], phase, _stats(folder / phase / f"{phase}_stats.json"))
+        return None
+
+    failed = run_phase("train")
+    if not failed:
+        specs["infer"] = _container(
+            setup, folder, "infer", image.id,
+            [Mount(folder / "train" / "model.pt", "/model/model.pt"), Mount(setup.data_dir / "test_inputs", "/data")],
+            cand, seed, budget.timeout_s, "afr_box.sandbox.infer")
+        failed = run_phase("infer")
+    if not failed:
+        specs["score"] = _container(
+            setup, folder, "score", setup.base.id,
+            [Mount(folder / "train", "/train"), Mount(folder / "infer" / "predictions", "/predictions"),
+             Mount(setup.data_dir / "test_labels", "/labels")],
+            cand, seed, budget.timeout_s, "afr_box.sandbox.scorer")
+        failed = run_phase("score")
+        if failed and results["score"].exit_code == 5:
+            score = _stats(folder / "score" / "score.json")
+            kind = "violation" if score.get("refused_kind") == "budget" else "crash"
+            failed = (kind, f"score refused: {score.get('refused')}")
+
+    verification = phases.run("verify", verify_candidate, setup, image, snapshot, outcome.surface_hash, results)
+    records.write_json(folder / "verification.json", verification)
+    if not verification["ok"]:
+        return _finish(folder, outcome, start, "violation", f"verify: {verification['reason']}")
+    if failed:
+        return _finish(folder, outcome, start, *failed)
+    outcome.score = float(_stats(folder / "score" / "score.json")["score"])
+    return _finish(folder, outcome, start, "scored", "")
+
+
+def _finish(folder: Path, outcome: Outcome, start: float, status: str, reason: str) -> Outcome:
+    outcome.status, outcome.reason = status, reason
+    outcome.runtime_s = round(time.monotonic() - start, 3)
+    records.write_json(folder / "timings.json", outcome.timings)
+    return outcome

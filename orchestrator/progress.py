@@ -1,0 +1,57 @@
+"""The live progress display of a campaign (candidate i/N, phase, best so far)."""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from rich.console import Console
+from rich.markup import escape
+
+from afr_box.orchestrator.runlog import Row
+
+STATUS_STYLE = {"keep": "green", "discard": "white", "crash": "red", "rejected": "yellow",
+                "violation": "bold red", "literature": "cyan"}
+
+
+class CampaignDisplay:
+    def __init__(self, quiet: bool = False, console: Optional[Console] = None):
+        self.quiet = quiet
+        self.console = console or Console(stderr=True)
+        self.status = None
+        self.total = 0
+        self.label = ""
+        self.started = 0.0
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+    def start(self, name: str, total: int, done: int) -> None:
+        self.total, self.started = total, time.monotonic()
+        self.note(f"[bold]campaign {name}[/]: {total} candidates ({done} already logged)")
+        if not self.quiet:
+            self.status = self.console.status("starting")
+            self.status.start()
+
+    def candidate(self, index: int, cand: str, description: str) -> None:
+        self.label = escape(f"[{index + 1}/{self.total}] {cand} {description[:70]}")
+        self.phase("propose")
+
+    def phase(self, phase: str) -> None:
+        if self.status is not None:
+            self.status.update(f"{self.label} — {phase}")
+
+    def done(self, row: Row, best: Optional[Row]) -> None:
+        score = "-" if row.score is None else f"{row.score:.4f}"
+        best_text = "-" if best is None or best.score is None else f"{best.score:.4f} ({best.candidate})"
+        style = STATUS_STYLE.get(row.status, "white")
+        reason = escape(f" — {row.reason[:120]}") if row.status in ("crash", "rejected", "violation") else ""
+        self.note(f"{row.candidate} [{style}]{row.status:9}[/] score {score:>7}  {row.runtime_seconds:6.1f}s  "
+                  f"best {best_text}  {escape(row.description[:60])}{reason}")
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        if not self.quiet and self.started:
+            self.note(f"wall time {time.monotonic() - self.started:.0f}s")

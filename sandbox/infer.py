@@ -1,0 +1,53 @@
+"""The fixed inference step (runs in the candidate image: the model class is candidate code).
+
+    python -m afr_box.sandbox.infer
+
+Mounted read-only: the run file, the final weights (/model/model.pt) and the test *inputs*
+(/data). Writes one predictions array per evaluation site to /out/predictions/<site>.npy.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from afr_box.sandbox.run_file import RunFile
+from afr_box.sandbox.surface_import import activate, load_module
+
+BATCH = 1024
+
+
+def main(out: Path = Path("/out"), model_file: Path = Path("/model/model.pt"),
+         work: Path = Path("/tmp/afr-infer")) -> int:
+    import torch
+    import yaml
+
+    torch.set_num_threads(1)
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
+    surface = Path(os.environ.get("AFR_SURFACE", "/surface"))
+    data = Path(os.environ.get("AFR_DATA_DIR", "/data"))
+    view = activate(surface, run.task, work / "view")
+    knobs = yaml.safe_load((view / run.task / "knobs.yaml").read_text()) or {}
+    models = load_module("models", view / run.task / "models.py")
+    model = models.build_model(knobs.get("model", next(iter(models.MODELS))))
+    model.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True), strict=True)
+    model.eval()
+    pred_dir = out / "predictions"
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for site in run.eval_sites:
+        with np.load(data / f"{site}.npz", allow_pickle=False) as z:
+            x = torch.from_numpy(z["x"])
+        with torch.no_grad():
+            pred = torch.cat([model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]) if len(x) else torch.empty(0)
+        np.save(pred_dir / f"{site}.npy", pred.float().numpy(), allow_pickle=False)
+        counts[site] = int(len(x))
+    (out / "infer_stats.json").write_text(json.dumps({"phase": "infer", "predicted": counts}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

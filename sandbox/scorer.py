@@ -1,0 +1,94 @@
+"""The trusted scorer (runs in the base image only: no candidate code is importable there).
+
+    python -m afr_box.sandbox.scorer
+
+Mounted read-only: the run file, the training outputs (/train: model.pt, train_stats.json),
+the predictions (/predictions) and the hidden test labels (/labels). Checks that the budget
+was really spent (rounds completed) and that the model respects the parameter cap, then
+computes the task metric per evaluation site and aggregates it by the profile's convention
+(per_client_mean: FLamby; pooled: LEAF). Writes /out/score.json; exit 0 scored, 5 refused.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afr_box.sandbox.run_file import RunFile
+
+
+class ScoreRefused(Exception):
+    """The outputs cannot be scored. `kind` is "budget" (rounds not spent, parameter cap
+    exceeded: a rule was broken) or "output" (missing or malformed model/predictions)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def count_params(model_file: Path) -> int:
+    import torch
+
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not all(hasattr(v, "numel") for v in state.values()):
+        raise ScoreRefused("output", "model.pt is not a plain state dict of tensors")
+    # Floating-point tensors are the learnt parameters (and float buffers); integer counters are not.
+    return int(sum(v.numel() for v in state.values() if v.is_floating_point()))
+
+
+def load_prediction(path: Path, n: int) -> np.ndarray:
+    if not path.is_file():
+        raise ScoreRefused("output", f"no predictions for {path.stem}")
+    pred = np.load(path, allow_pickle=False)
+    if pred.shape[:1] != (n,):
+        raise ScoreRefused("output", f"predictions for {path.stem} have shape {pred.shape}, expected {n} rows")
+    return pred
+
+
+def score(run: RunFile, train: Path, predictions: Path, labels: Path) -> dict[str, Any]:
+    stats = json.loads((train / "train_stats.json").read_text())
+    rounds = stats.get("rounds_completed")
+    if rounds != run.budget["rounds"]:
+        raise ScoreRefused("budget", f"rounds completed {rounds!r} != budget {run.budget['rounds']}")
+    n_params = count_params(train / "model.pt")
+    if n_params > run.budget["max_model_params"]:
+        raise ScoreRefused("budget", f"model has {n_params} parameters > max_model_params {run.budget['max_model_params']}")
+    metric = importlib.import_module(f"afr_box.tasks.{run.task}.metric")
+    per_client, ys, ps = {}, [], []
+    for site in run.eval_sites:
+        with np.load(labels / f"{site}.npz", allow_pickle=False) as z:
+            y = z["y"]
+        p = load_prediction(predictions / f"{site}.npy", len(y))
+        try:
+            per_client[site] = float(metric.score(y, p))
+        except ValueError as exc:
+            raise ScoreRefused("output", f"{site}: {exc}") from None
+        ys.append(y)
+        ps.append(p)
+    if run.metric["convention"] == "pooled":
+        value = float(metric.score(np.concatenate(ys), np.concatenate(ps)))
+    else:
+        value = float(np.mean(list(per_client.values())))
+    return {"score": value, "metric": run.metric["name"], "convention": run.metric["convention"],
+            "per_client": per_client, "n_params": n_params, "rounds_completed": rounds}
+
+
+def main(out: Path = Path("/out")) -> int:
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
+    try:
+        record = score(run, Path("/train"), Path("/predictions"), Path("/labels"))
+        code = 0
+    except ScoreRefused as exc:
+        record, code = {"score": None, "refused": str(exc), "refused_kind": exc.kind}, 5
+    (out / "score.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    print(json.dumps(record))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
