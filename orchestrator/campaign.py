@@ -48,6 +48,7 @@ class CampaignOptions:
     runs_dir: Path = Path("runs")
     data_root: Path = Path("afr-data")
     seed: int = 0
+    snapshots: Optional[Path] = None
 
 
 def _budget_text(setup: Setup) -> str:
@@ -104,13 +105,15 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     if leftovers:
         display.note(f"removed {leftovers} leftover container(s) of an interrupted run")
 
-    proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed)
+    proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots)
     baseline = BaselineProposer(opts.task, policy)
+    # A finite proposer (replayed snapshots) bounds the campaign: baseline + one per snapshot.
+    total = min(opts.max_candidates, len(proposer) + 1) if hasattr(proposer, "__len__") else opts.max_candidates
     workspace = campaign_dir / "workspace"
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        display.start(name, opts.max_candidates, len(runlog.done_candidates()))
-        for index in range(opts.max_candidates):
+        display.start(name, total, len(runlog.done_candidates()))
+        for index in range(total):
             cand = records.candidate_id(index)
             if cand in runlog.done_candidates():
                 continue

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from afr_box.orchestrator.data import data_status, default_data_root, prepare_task
+from afr_box.orchestrator.proposers import PROPOSERS
 from afr_box.profiles.schema import available_tasks, load_profile
 from afr_box.profiles.yaml_models import ConfigError
 from afr_box.sandbox.errors import SandboxError
@@ -110,7 +111,9 @@ def tasks_cmd(data_root):
 
 @main.command()
 @click.argument("task")
-@click.option("--proposer", type=click.Choice(["hpo", "baseline"]), default="hpo", show_default=True)
+@click.option("--proposer", type=click.Choice(PROPOSERS), default="hpo", show_default=True)
+@click.option("--snapshots", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="for --proposer snapshots: DIR/<name>/surface/... replayed in name order")
 @click.option("--max-candidates", type=click.IntRange(1), default=8, show_default=True,
               help="candidates in all, the baseline (candidate 0) included")
 @click.option("--policy", default=None, help="policy name or YAML path (default: the profile's)")
@@ -120,7 +123,7 @@ def tasks_cmd(data_root):
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
 @click.option("--quiet", is_flag=True)
-def campaign(task, proposer, max_candidates, policy, name, resume, seed, runs_dir, data_root, quiet):
+def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, runs_dir, data_root, quiet):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
@@ -133,7 +136,8 @@ def campaign(task, proposer, max_candidates, policy, name, resume, seed, runs_di
     if resume and not name:
         raise click.UsageError("--resume needs --name of the campaign to continue")
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
-                           resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed)
+                           resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
+                           snapshots=snapshots)
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
 

@@ -26,9 +26,9 @@ from afr_box.sandbox.surface_import import activate, load_module
 
 # Workflows a candidate job may use; each must carry the budget's rounds and clients.
 ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
-# Component classes the simulator may instantiate beyond NVFlare's defaults: the surface's
-# aggregators only.
-SURFACE_CLASS_PREFIXES = ["shared.aggregators."]
+# Where a workflow's aggregator may come from. Recipe jobs ship custom code ("BYOC"), which
+# makes NVFlare skip its own class allow-list, so the runner checks this itself.
+AGGREGATOR_PREFIXES = ("shared.aggregators.", "nvflare.")
 # Harness speed settings (same for every candidate): faster polling, identical results.
 TASK_REQUEST_INTERVAL = 0.1
 TASK_CHECK_PERIOD = 0.1
@@ -46,22 +46,21 @@ def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
         raise BudgetViolation(f"job must have exactly one workflow from {sorted(ALLOWED_WORKFLOWS)}, "
                               f"got {[w.get('path') for w in workflows]}")
     args = workflows[0].setdefault("args", {})
-    for key, want in (("num_rounds", budget["rounds"]), ("num_clients", budget["clients"])):
-        if args.get(key) != want:
-            raise BudgetViolation(f"job sets {key}={args.get(key)!r} but the budget says {want}")
+    aggregator = args.get("aggregator")
+    if aggregator is not None:
+        path = aggregator.get("path", "") if isinstance(aggregator, dict) else str(aggregator)
+        if not path.startswith(AGGREGATOR_PREFIXES):
+            raise BudgetViolation(f"aggregator {path!r} must come from tasks/shared/aggregators.py or NVFlare")
+    # The exporter omits arguments left at their defaults: a value that is present must match
+    # the budget, and the budget is then written in explicitly either way.
+    for key, want in (("num_rounds", budget["rounds"]), ("num_clients", budget["clients"]), ("start_round", 0)):
+        if key in args and args[key] != want:
+            raise BudgetViolation(f"job sets {key}={args[key]!r} but the budget says {want}")
+        args[key] = want
     args["task_check_period"] = TASK_CHECK_PERIOD
     cfg["server"] = {**cfg.get("server", {}), "task_request_interval": TASK_REQUEST_INTERVAL}
     cfg_path.write_text(json.dumps(cfg, indent=2))
     return cfg
-
-
-def write_class_policy(workspace: Path) -> None:
-    from nvflare.app_common.default_component_policy import DEFAULT_CLASS_ALLOW_LIST
-
-    local = workspace / "local"
-    local.mkdir(parents=True, exist_ok=True)
-    (local / "resources.json.default").write_text(json.dumps(
-        {"format_version": 2, "class_allow_list": list(DEFAULT_CLASS_ALLOW_LIST) + SURFACE_CLASS_PREFIXES}))
 
 
 def export_job(run: RunFile, surface: Path, work: Path) -> Path:
@@ -119,7 +118,6 @@ def main(out: Path = Path("/out"), work: Path = Path("/tmp/afr-train")) -> int:
     except Exception as exc:  # candidate code failed while building its job
         traceback.print_exc()
         return finish(3, error=f"job.py failed: {type(exc).__name__}: {exc}")
-    write_class_policy(work / "ws")
     rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
     if rc != 0:
         return finish(2, error=f"NVFlare simulator exited with {rc}")

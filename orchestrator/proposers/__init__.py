@@ -6,7 +6,7 @@ proposals that were not logged yet.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Optional, Protocol
 
 from afr_box.orchestrator.evaluate import Proposal
 from afr_box.orchestrator.runlog import Row
@@ -19,12 +19,20 @@ class Proposer(Protocol):
         """Write the snapshot for candidate `index` under `workspace` and describe it."""
 
 
-def make_proposer(name: str, task: str, policy, profile, seed: int) -> "Proposer":
+PROPOSERS = ("hpo", "baseline", "snapshots")
+
+
+def make_proposer(name: str, task: str, policy, profile, seed: int, snapshots: Optional[Path] = None) -> "Proposer":
     from afr_box.orchestrator.proposers.baseline import BaselineProposer
     from afr_box.orchestrator.proposers.hpo import HpoProposer
+    from afr_box.orchestrator.proposers.snapshots import SnapshotsProposer
 
     if name == "hpo":
         return HpoProposer(task, policy, profile, seed)
     if name == "baseline":
         return BaselineProposer(task, policy)
-    raise ValueError(f"unknown proposer {name!r}; available: baseline, hpo")
+    if name == "snapshots":
+        if snapshots is None:
+            raise ValueError("the snapshots proposer needs --snapshots DIR")
+        return SnapshotsProposer(snapshots)
+    raise ValueError(f"unknown proposer {name!r}; available: {', '.join(PROPOSERS)}")

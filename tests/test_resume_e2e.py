@@ -1,0 +1,64 @@
+"""results.tsv survives a kill -9 of the orchestrator mid-candidate; --resume finishes the
+campaign with no lost or duplicated rows, and no containers remain."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from afr_box.orchestrator.runlog import RunLog
+
+NAME = "e2e-kill"
+
+
+def cli(*args, runs, data_root):
+    return [sys.executable, "-m", "afr_box.orchestrator.cli", "campaign", "synthetic", "--proposer", "hpo",
+            "--max-candidates", "3", "--name", NAME, "--runs-dir", str(runs), "--data-root", str(data_root),
+            "--quiet", *args]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def campaign_containers(provider, **labels):
+    filters = [f"afr.campaign={NAME}", *(f"afr.{k}={v}" for k, v in labels.items())]
+    return provider.client.containers.list(all=True, filters={"label": filters})
+
+
+def test_kill_9_then_resume(provider, data_root, tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(cli(runs=runs, data_root=data_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # candidate 0001's training container running => the baseline row is logged
+        wait_for(lambda: campaign_containers(provider, candidate="0001", phase="train") or proc.poll() is not None,
+                 300, "candidate 0001 to start training")
+        assert proc.poll() is None, proc.stdout.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rows = RunLog(runs / NAME / "results.tsv").rows()
+    assert [r.candidate for r in rows] == ["0000"]
+    assert campaign_containers(provider), "the killed orchestrator's container should still be there"
+
+    done = subprocess.run(cli("--resume", runs=runs, data_root=data_root), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = RunLog(runs / NAME / "results.tsv").rows()
+    assert [r.candidate for r in rows] == ["0000", "0001", "0002"]
+    assert all(r.status in ("keep", "discard") for r in rows), [(r.status, r.reason) for r in rows]
+    assert campaign_containers(provider) == []
+    assert (runs / NAME / "report.md").is_file()
+
+
+def test_resume_without_campaign_is_refused(data_root, tmp_path):
+    done = subprocess.run(cli("--resume", runs=tmp_path, data_root=data_root), capture_output=True, text=True)
+    assert done.returncode == 2 and "nothing to resume" in done.stderr
