@@ -28,6 +28,7 @@ from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
 from afr_box.reports.campaign_report import write_report
 from afr_box.sandbox.docker_provider import DockerProvider
+from afr_box.sandbox.gpus import host_gpu_ids, resolve_gpus
 from afr_box.sandbox.hashing import sha256_file
 from afr_box.sandbox.images import find_base
 from afr_box.tasks.prepared import verify_prepared
@@ -97,9 +98,13 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
         records.write_json(campaign_dir / "campaign.json", _campaign_meta(opts, name, hashes, base.id))
         shutil.copyfile(profile_path(opts.task), campaign_dir / "profile.yaml")
         shutil.copyfile(ppath, campaign_dir / "policy.yaml")
-    setup = Setup(campaign=name, campaign_dir=campaign_dir, profile=profile, policy=policy,
-                  policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), provider=provider, base=base)
     display = display or CampaignDisplay(quiet=True)
+    gpu_ids, notice = resolve_gpus(policy.container.gpus, host_gpu_ids())
+    if notice:
+        display.note(f"[yellow]notice:[/] {notice}")
+    setup = Setup(campaign=name, campaign_dir=campaign_dir, profile=profile, policy=policy,
+                  policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), provider=provider, base=base,
+                  gpu_ids=tuple(gpu_ids))
     runlog = RunLog(campaign_dir / "results.tsv")
     leftovers = provider.remove_containers({"afr.campaign": name})
     if leftovers:

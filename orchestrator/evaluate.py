@@ -40,6 +40,7 @@ class Setup:
     data_dir: Path
     provider: SandboxProvider
     base: ImageInfo
+    gpu_ids: tuple[str, ...] = ()  # given to the candidate's train and infer containers, never the scorer
 
     @property
     def task(self) -> str:
@@ -107,7 +108,7 @@ def _run_file(setup: Setup, folder: Path, phase: str, cand: str, seed: int) -> P
 
 
 def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[Mount], cand: str,
-               seed: int, timeout_s: float, module: str) -> RunSpec:
+               seed: int, timeout_s: float, module: str, gpus: bool = True) -> RunSpec:
     run_file = _run_file(setup, folder, phase, cand, seed)
     out = records.writable_out(folder / phase, setup.policy.container.user)
     return RunSpec(
@@ -116,6 +117,7 @@ def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[
         limits=setup.policy.container, timeout_s=timeout_s,
         labels={**setup.labels(cand), "afr.phase": phase},
         name=f"afr-{setup.campaign}-{cand}-{phase}"[:120],
+        gpu_ids=list(setup.gpu_ids) if gpus else [],
     )
 
 
@@ -194,7 +196,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
             setup, folder, "score", setup.base.id,
             [Mount(folder / "train", "/train"), Mount(folder / "infer" / "predictions", "/predictions"),
              Mount(setup.data_dir / "test_labels", "/labels")],
-            cand, seed, budget.timeout_s, "afr_box.sandbox.scorer")
+            cand, seed, budget.timeout_s, "afr_box.sandbox.scorer", gpus=False)
         failed = run_phase("score")
         if failed and results["score"].exit_code == 5:
             score = _stats(folder / "score" / "score.json")

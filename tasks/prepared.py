@@ -82,7 +82,8 @@ def write_prepared(dest: Path, task: str, sites: Sequence[SiteSplit], provenance
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise DataNotPreparedError(f"no prepared data at {folder} (missing {MANIFEST})")
+        raise DataNotPreparedError(f"no prepared data at {folder} (missing {MANIFEST}); run "
+                                   f"`afr-box data prepare {Path(folder).name}` (with --source DIR or --download)")
     return json.loads(path.read_text())
 
 
@@ -93,7 +94,8 @@ def verify_prepared(folder: Path) -> dict[str, Any]:
     actual.pop(MANIFEST, None)
     if actual != manifest["files"]:
         changed = sorted(set(actual.items()) ^ set(manifest["files"].items()))
-        raise DataNotPreparedError(f"prepared data at {folder} does not match its manifest: {[c[0] for c in changed][:5]}")
+        raise DataNotPreparedError(f"prepared data at {folder} does not match its manifest (changed: "
+                                   f"{sorted({c[0] for c in changed})[:5]}); prepare it again with `afr-box data prepare`")
     return manifest
 
 
