@@ -85,7 +85,7 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     profile = load_profile(opts.task)
     policy_name = opts.policy or profile.default_policy
     policy = load_policy(policy_name)
-    ppath = Path(policy_name) if policy_name.endswith((".yaml", ".yml")) else policy_path(policy_name)
+    ppath = policy_path(policy_name)
     hashes = {"profile_sha256": sha256_file(profile_path(opts.task)), "policy": policy.name,
               "policy_sha256": sha256_file(ppath)}
     name = opts.name or f"{opts.task}-{opts.proposer}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"

@@ -12,7 +12,7 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from afr_box.profiles.yaml_models import load_yaml_model
+from afr_box.profiles.yaml_models import load_yaml_model, named_yaml
 
 POLICIES_DIR = Path(__file__).resolve().parent
 
@@ -55,8 +55,8 @@ class Policy(_Strict):
         return [g.replace("{task}", task) for g in self.surface]
 
 
-def policy_path(name: str) -> Path:
-    return POLICIES_DIR / f"{name}.yaml"
+def policy_path(name_or_path: Union[str, Path]) -> Path:
+    return named_yaml(name_or_path, POLICIES_DIR)
 
 
 def available_policies() -> list[str]:
@@ -64,7 +64,4 @@ def available_policies() -> list[str]:
 
 
 def load_policy(name_or_path: Union[str, Path]) -> Policy:
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = policy_path(str(name_or_path))
-    return load_yaml_model(path, Policy, what="policy", known=available_policies())
+    return load_yaml_model(policy_path(name_or_path), Policy, what="policy", known=available_policies())

@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from afr_box.profiles.yaml_models import load_yaml_model
+from afr_box.profiles.yaml_models import load_yaml_model, named_yaml
 
 PROFILES_DIR = Path(__file__).resolve().parent
 
@@ -117,8 +117,8 @@ class Profile(_Strict):
         return self
 
 
-def profile_path(task: str) -> Path:
-    return PROFILES_DIR / f"{task}.yaml"
+def profile_path(task_or_path: Union[str, Path]) -> Path:
+    return named_yaml(task_or_path, PROFILES_DIR)
 
 
 def available_tasks() -> list[str]:
@@ -127,7 +127,4 @@ def available_tasks() -> list[str]:
 
 def load_profile(task_or_path: Union[str, Path]) -> Profile:
     """Load a profile by task name (`heart`) or by path; raises ConfigError naming the field."""
-    path = Path(task_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = profile_path(str(task_or_path))
-    return load_yaml_model(path, Profile, what="profile", known=available_tasks())
+    return load_yaml_model(profile_path(task_or_path), Profile, what="profile", known=available_tasks())

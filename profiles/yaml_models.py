@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import Optional, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -13,6 +13,12 @@ M = TypeVar("M", bound=BaseModel)
 class ConfigError(ValueError):
     """A profile or policy file is missing or malformed. The message names the file,
     the field and what was expected; fix the file and run again."""
+
+
+def named_yaml(name_or_path: Union[str, Path], folder: Path) -> Path:
+    """`heart` means folder/heart.yaml; anything ending in .yaml/.yml is a path."""
+    path = Path(name_or_path)
+    return path if path.suffix in (".yaml", ".yml") else folder / f"{name_or_path}.yaml"
 
 
 def load_yaml_model(path: Path, model: type[M], what: str, known: Optional[list[str]] = None) -> M:

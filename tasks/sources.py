@@ -5,23 +5,16 @@ pins that, so a changed or truncated file fails loudly instead of silently shift
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from afr_box.sandbox.hashing import file_digest
+
 
 class DataSourceError(ValueError):
     """A raw data source is missing, unreachable or not the expected file."""
-
-
-def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_md5(path: Path, expected: str) -> str:
@@ -32,7 +25,7 @@ def verify_md5(path: Path, expected: str) -> str:
             f"missing data file {path.name} (looked for {path}); put the original "
             f"{path.name} there (md5 {expected}) or prepare with --download"
         )
-    actual = md5_file(path)
+    actual = file_digest(path, "md5")
     if actual != expected:
         raise DataSourceError(
             f"{path.name} has md5 {actual}, expected {expected}: the file is not the original "

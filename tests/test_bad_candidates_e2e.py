@@ -12,7 +12,7 @@ from afr_box.orchestrator.runlog import RunLog
 from afr_box.sandbox.surface_import import TASKS_DIR
 
 SURFACE = ["synthetic/knobs.yaml", "synthetic/client.py", "synthetic/job.py", "synthetic/models.py",
-           "shared/aggregators.py"]
+           "shared/aggregators.py", "shared/local_training.py", "shared/recipes.py"]
 
 
 def snapshot(root: Path, name: str, description: str, edits: dict[str, str]) -> None:
@@ -39,12 +39,12 @@ def bad_campaign(provider, data_root, tmp_path_factory):
     snapshot(snaps, "1-syntax", "client with a syntax error",
              {"synthetic/client.py": client_with("def main():", "def main(:")})
     snapshot(snaps, "2-raises", "client raises in training",
-             {"synthetic/client.py": client_with("    return cfg[\"local_steps\"]",
-                                                 "    raise RuntimeError(\"deliberate failure in training\")")})
+             {"synthetic/client.py": client_with("        diff = {",
+                                                 "        raise RuntimeError(\"deliberate failure in training\")\n        diff = {")})
     snapshot(snaps, "3-outside", "edits the data bridge (outside the surface)",
              {"synthetic/bridge.py": "# tampered\n"})
     snapshot(snaps, "4-rounds", "job asks for more rounds than the budget",
-             {"synthetic/job.py": (TASKS_DIR / "synthetic/job.py").read_text().replace(
+             {"shared/recipes.py": (TASKS_DIR / "shared/recipes.py").read_text().replace(
                  'num_rounds=budget["rounds"]', 'num_rounds=budget["rounds"] + 3')})
     snapshot(snaps, "5-fine", "a valid candidate after the broken ones",
              {"synthetic/knobs.yaml": (TASKS_DIR / "synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")})

@@ -125,7 +125,8 @@ def test_scorer_refuses(tmp_path, kw, kind, message):
 def test_surface_resolves_to_real_files():
     assert resolve_surface("heart", load_policy("scalar-hpo")) == ["heart/knobs.yaml"]
     assert resolve_surface("heart", load_policy("architecture-open")) == [
-        "heart/client.py", "heart/job.py", "heart/knobs.yaml", "heart/models.py", "shared/aggregators.py"]
+        "heart/client.py", "heart/job.py", "heart/knobs.yaml", "heart/models.py", "shared/aggregators.py",
+        "shared/local_training.py", "shared/recipes.py"]
 
 
 def test_candidate_tag_is_content_addressed():
