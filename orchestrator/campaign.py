@@ -7,15 +7,13 @@ Ctrl-C/SIGTERM, and (after a kill -9) when the campaign resumes.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
-
-import yaml
 
 from afr_box.orchestrator import records
 from afr_box.orchestrator.evaluate import Outcome, Proposal, Setup, evaluate
@@ -23,6 +21,7 @@ from afr_box.orchestrator.progress import CampaignDisplay
 from afr_box.orchestrator.proposers import make_proposer
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
 from afr_box.orchestrator.review import review
+from afr_box.orchestrator.slots import Slot, host_cpus, plan_slots
 from afr_box.orchestrator.runlog import Row, RunLog, utc_now
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
@@ -50,6 +49,7 @@ class CampaignOptions:
     data_root: Path = Path("afr-data")
     seed: int = 0
     snapshots: Optional[Path] = None
+    parallel: int = 1
 
 
 def _budget_text(setup: Setup) -> str:
@@ -100,34 +100,25 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
         shutil.copyfile(ppath, campaign_dir / "policy.yaml")
     display = display or CampaignDisplay(quiet=True)
     gpu_ids, notice = resolve_gpus(policy.container.gpus, host_gpu_ids())
-    if notice:
-        display.note(f"[yellow]notice:[/] {notice}")
+    slots, slot_notice = plan_slots(opts.parallel, host_cpus(), gpu_ids, policy.container.gpus,
+                                    profile.candidates_per_gpu)
+    for text in (notice, slot_notice):
+        if text:
+            display.note(f"[yellow]notice:[/] {text}")
     setup = Setup(campaign=name, campaign_dir=campaign_dir, profile=profile, policy=policy,
-                  policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), provider=provider, base=base,
-                  gpu_ids=tuple(gpu_ids))
+                  policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), provider=provider, base=base)
     runlog = RunLog(campaign_dir / "results.tsv")
     leftovers = provider.remove_containers({"afr.campaign": name})
     if leftovers:
         display.note(f"removed {leftovers} leftover container(s) of an interrupted run")
 
     proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots)
-    baseline = BaselineProposer(opts.task, policy)
     # A finite proposer (replayed snapshots) bounds the campaign: baseline + one per snapshot.
     total = min(opts.max_candidates, len(proposer) + 1) if hasattr(proposer, "__len__") else opts.max_candidates
-    workspace = campaign_dir / "workspace"
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         display.start(name, total, len(runlog.done_candidates()))
-        for index in range(total):
-            cand = records.candidate_id(index)
-            if cand in runlog.done_candidates():
-                continue
-            rows = runlog.rows()
-            proposal = (baseline if index == 0 else proposer).propose(index, workspace, rows)
-            display.candidate(index, cand, proposal.description)
-            outcome = evaluate(setup, cand, proposal, on_phase=display.phase)
-            row = _log(setup, runlog, outcome, proposal, index == 0)
-            display.done(row, runlog.best(profile.metric.higher_is_better))
+        _run_candidates(setup, slots, runlog, proposer, BaselineProposer(opts.task, policy), total, display)
     finally:
         signal.signal(signal.SIGTERM, previous)
         provider.remove_containers({"afr.campaign": name})
@@ -136,6 +127,52 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
         display.stop()
     display.note(f"campaign folder: {campaign_dir}")
     return campaign_dir
+
+
+def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, baseline, total: int,
+                    display: CampaignDisplay) -> None:
+    """Propose in index order, run up to one candidate per slot, log in completion order.
+
+    The baseline row is always logged first (the others are reviewed against it); a candidate
+    that finishes before it waits. Each slot has its own engine connection.
+    """
+    done = runlog.done_candidates()
+    pending = iter([i for i in range(total) if records.candidate_id(i) not in done])
+    free = [replace(setup, provider=setup.provider if i == 0 else DockerProvider(), gpu_ids=slot.gpu_ids,
+                    cpuset=slot.cpuset) for i, slot in enumerate(slots)]
+    workspace = setup.campaign_dir / "workspace"
+    running: dict[Future, tuple[int, Proposal, Setup]] = {}
+    finished: list[tuple[int, Proposal, Outcome]] = []
+    baseline_logged = records.candidate_id(0) in done
+    with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="afr-slot") as pool:
+        try:
+            while True:
+                while free and (index := next(pending, None)) is not None:
+                    slot_setup = free.pop(0)
+                    proposal = (baseline if index == 0 else proposer).propose(index, workspace, runlog.rows())
+                    cand = records.candidate_id(index)
+                    display.candidate(index, cand, proposal.description)
+                    future = pool.submit(evaluate, slot_setup, cand, proposal,
+                                         on_phase=lambda phase, c=cand: display.phase(phase, c))
+                    running[future] = (index, proposal, slot_setup)
+                if not running:
+                    break
+                for future in wait(running, return_when=FIRST_COMPLETED).done:
+                    index, proposal, slot_setup = running.pop(future)
+                    free.append(slot_setup)
+                    finished.append((index, proposal, future.result()))
+                for item in sorted(finished, key=lambda f: f[0] != 0):
+                    if item[0] != 0 and not baseline_logged:
+                        continue
+                    finished.remove(item)
+                    baseline_logged = True
+                    row = _log(setup, runlog, item[2], item[1], item[0] == 0)
+                    display.done(row, runlog.best(setup.profile.metric.higher_is_better))
+        except BaseException:
+            # Removing the containers makes the running evaluations return at once.
+            setup.provider.remove_containers({"afr.campaign": setup.campaign})
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _raise_interrupt(signum, frame):

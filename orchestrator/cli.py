@@ -120,15 +120,19 @@ def tasks_cmd(data_root):
 @click.option("--name", default=None, help="campaign name (default: TASK-PROPOSER-TIMESTAMP)")
 @click.option("--resume", is_flag=True, help="continue an interrupted campaign given by --name")
 @click.option("--seed", type=int, default=0, show_default=True, help="proposer seed")
+@click.option("--parallel", type=click.IntRange(1), default=1, show_default=True,
+              help="candidates at once, each on its own GPU or disjoint CPU set")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
 @click.option("--quiet", is_flag=True)
-def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, runs_dir, data_root, quiet):
+def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, parallel, runs_dir, data_root,
+             quiet):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
       afr-box campaign heart --proposer hpo --max-candidates 8
       afr-box campaign heart --name heart-a --resume
+      afr-box campaign heart --parallel 2
     """
     from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
     from afr_box.orchestrator.progress import CampaignDisplay
@@ -137,9 +141,29 @@ def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, se
         raise click.UsageError("--resume needs --name of the campaign to continue")
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
                            resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
-                           snapshots=snapshots)
+                           snapshots=snapshots, parallel=parallel)
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
+
+
+@main.command()
+@click.argument("task", default="heart")
+@click.option("--reps", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--json-out", type=click.Path(path_type=Path), default=None, help="also write the figures as JSON")
+@DATA_ROOT
+def bench(task, reps, json_out, data_root):
+    """Measure the sandbox's cost against the bare NVFlare run (medians, ratio, memory).
+
+    Example: afr-box bench heart --reps 3
+    """
+    import json
+
+    from afr_box.orchestrator.bench import format_bench, run_bench
+
+    result = run_bench(task, reps, data_root or default_data_root(), progress=lambda m: click.echo(m, err=True))
+    click.echo(format_bench(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
 
 
 @main.command()

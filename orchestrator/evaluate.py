@@ -41,6 +41,7 @@ class Setup:
     provider: SandboxProvider
     base: ImageInfo
     gpu_ids: tuple[str, ...] = ()  # given to the candidate's train and infer containers, never the scorer
+    cpuset: Optional[str] = None   # the resource slot's CPUs (parallel campaigns on CPU hosts)
 
     @property
     def task(self) -> str:
@@ -111,10 +112,13 @@ def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[
                seed: int, timeout_s: float, module: str, gpus: bool = True) -> RunSpec:
     run_file = _run_file(setup, folder, phase, cand, seed)
     out = records.writable_out(folder / phase, setup.policy.container.user)
+    limits = setup.policy.container
+    if setup.cpuset:  # never ask for more CPU time than the slot has
+        limits = limits.model_copy(update={"cpus": min(limits.cpus, len(setup.cpuset.split(",")))})
     return RunSpec(
         image=image, command=["python", "-m", module],
         mounts=[Mount(run_file, CONTAINER_PATH), *mounts, Mount(out, OUT, read_only=False)],
-        limits=setup.policy.container, timeout_s=timeout_s,
+        limits=limits, timeout_s=timeout_s, cpuset=setup.cpuset,
         labels={**setup.labels(cand), "afr.phase": phase},
         name=f"afr-{setup.campaign}-{cand}-{phase}"[:120],
         gpu_ids=list(setup.gpu_ids) if gpus else [],
@@ -180,6 +184,9 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     def run_phase(phase: str) -> Optional[tuple[str, str]]:
         results[phase] = phases.run(phase, setup.provider.run, specs[phase], folder / f"{phase}.log")
         records.write_json(folder / "containers.json", {p: describe(s) for p, s in specs.items()})
+        records.write_json(folder / "resources.json", {
+            p: {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
+                "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes} for p, r in results.items()})
         if not results[phase].ok:
             return _failure(results[phase], phase, _stats(folder / phase / f"{phase}_stats.json"))
         return None
@@ -188,7 +195,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     if not failed:
         specs["infer"] = _container(
             setup, folder, "infer", image.id,
-            [Mount(folder / "train" / "model.pt", "/model/model.pt"), Mount(setup.data_dir / "test_inputs", "/data")],
+            [Mount(folder / "train" / "model.npz", "/model/model.npz"), Mount(setup.data_dir / "test_inputs", "/data")],
             cand, seed, budget.timeout_s, "afr_box.sandbox.infer")
         failed = run_phase("infer")
     if not failed:

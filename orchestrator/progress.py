@@ -19,7 +19,7 @@ class CampaignDisplay:
         self.console = console or Console(stderr=True)
         self.status = None
         self.total = 0
-        self.label = ""
+        self.running: dict[str, list[str]] = {}  # candidate -> [label, phase]
         self.started = 0.0
 
     def note(self, text: str) -> None:
@@ -34,14 +34,21 @@ class CampaignDisplay:
             self.status.start()
 
     def candidate(self, index: int, cand: str, description: str) -> None:
-        self.label = escape(f"[{index + 1}/{self.total}] {cand} {description[:70]}")
-        self.phase("propose")
+        self.running[cand] = [escape(f"[{index + 1}/{self.total}] {cand} {description[:60]}"), "propose"]
+        self._refresh()
 
-    def phase(self, phase: str) -> None:
+    def phase(self, phase: str, cand: str) -> None:
+        if cand in self.running:
+            self.running[cand][1] = phase
+            self._refresh()
+
+    def _refresh(self) -> None:
         if self.status is not None:
-            self.status.update(f"{self.label} — {phase}")
+            self.status.update("\n".join(f"{label} — {phase}" for label, phase in self.running.values()) or "idle")
 
     def done(self, row: Row, best: Optional[Row]) -> None:
+        self.running.pop(row.candidate, None)
+        self._refresh()
         score = "-" if row.score is None else f"{row.score:.4f}"
         best_text = "-" if best is None or best.score is None else f"{best.score:.4f} ({best.candidate})"
         style = STATUS_STYLE.get(row.status, "white")

@@ -7,6 +7,7 @@
         gate.json           every gate check with its result
         image.json          image id, tag, base id, layers, whether it was built now
         containers.json     the hardened settings of each container (train, infer, score)
+        resources.json      per container: wall time, exit, timeout/OOM, peak memory
         train/ train.log    training outputs (model.pt, train_stats.json) and log
         infer/ infer.log    predictions/ and log
         score/ score.log    score.json from the trusted scorer, and log

@@ -106,6 +106,7 @@ class Profile(_Strict):
     default_policy: str
     min_delta: float = Field(0.0, ge=0, description="a candidate is kept when it beats the best by more than this")
     search_space: list[Dimension] = Field(default_factory=list)
+    candidates_per_gpu: int = Field(1, ge=1, description="how many candidates may share one GPU in --parallel runs")
 
     @model_validator(mode="after")
     def _space_within_budget(self) -> "Profile":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
+from afr_box.sandbox.metering import PeakMemory
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.sandbox.spec import TMPFS, RunSpec, container_args
 
@@ -65,13 +66,14 @@ class DockerProvider(SandboxProvider):
         timed_out = False
         exit_code = None
         try:
-            container.start()
-            try:
-                exit_code = container.wait(timeout=spec.timeout_s)["StatusCode"]
-            except Exception:  # requests' ReadTimeout: the wall-clock limit, enforced from outside
-                timed_out = True
-                container.kill()
-                container.wait(timeout=60)
+            with PeakMemory(container.id) as memory:
+                container.start()
+                try:
+                    exit_code = container.wait(timeout=spec.timeout_s)["StatusCode"]
+                except Exception:  # requests' ReadTimeout: the wall-clock limit, enforced from outside
+                    timed_out = True
+                    container.kill()
+                    container.wait(timeout=60)
             wall = time.monotonic() - start
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
@@ -81,7 +83,8 @@ class DockerProvider(SandboxProvider):
             diff = [f"{_KIND.get(c['Kind'], c['Kind'])} {c['Path']}" for c in (container.diff() or [])
                     if not _inside(c["Path"], tuple(mounts)) and not _mountpoint_parent(c["Path"], mounts)]
             return RunResult(exit_code=None if timed_out else exit_code, timed_out=timed_out, oom_killed=oom,
-                             wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:])
+                             wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:],
+                             peak_memory_bytes=memory.peak)
         finally:
             container.remove(force=True)
 

@@ -2,7 +2,7 @@
 
     python -m afr_box.sandbox.infer
 
-Mounted read-only: the run file, the final weights (/model/model.pt) and the test *inputs*
+Mounted read-only: the run file, the final weights (/model/model.npz) and the test *inputs*
 (/data). Writes one predictions array per evaluation site to /out/predictions/<site>.npy.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from afr_box.sandbox.surface_import import activate, load_module
 BATCH = 1024
 
 
-def main(out: Path = Path("/out"), model_file: Path = Path("/model/model.pt"),
+def main(out: Path = Path(os.environ.get("AFR_OUT", "/out")), model_file: Path = Path("/model/model.npz"),
          work: Path = Path("/tmp/afr-infer")) -> int:
     import torch
     import yaml
@@ -33,7 +33,8 @@ def main(out: Path = Path("/out"), model_file: Path = Path("/model/model.pt"),
     knobs = yaml.safe_load((view / run.task / "knobs.yaml").read_text()) or {}
     models = load_module("models", view / run.task / "models.py")
     model = models.build_model(knobs.get("model", next(iter(models.MODELS))))
-    model.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True), strict=True)
+    with np.load(model_file, allow_pickle=False) as z:
+        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files}, strict=True)
     model.eval()
     pred_dir = out / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)

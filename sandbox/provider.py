@@ -30,6 +30,7 @@ class RunResult:
     wall_s: float
     fs_diff: list[str] = field(default_factory=list)
     log_tail: str = ""
+    peak_memory_bytes: Optional[int] = None
 
     @property
     def ok(self) -> bool:

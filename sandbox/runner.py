@@ -5,7 +5,7 @@
 Reads the budget from the read-only run file, asks the candidate's `job.py` for its recipe,
 exports it, checks the exported job against the budget (workflow, rounds, clients), applies
 the harness's fixed simulator settings, runs the NVFlare simulator with the budget's client
-count and writes to /out: `model.pt` (final global weights), `train_stats.json`.
+count and writes to /out: `model.npz` (final global weights, numpy, no pickle), `train_stats.json`.
 Exit codes: 0 ok, 2 simulator failed, 3 candidate job failed to build, 4 budget violation.
 """
 from __future__ import annotations
@@ -94,9 +94,19 @@ def final_model(workspace: Path) -> tuple[dict, int]:
     return saved["model"], int(saved.get("meta_props", {}).get("current_round", -1))
 
 
-def main(out: Path = Path("/out"), work: Path = Path("/tmp/afr-train")) -> int:
+def save_weights(weights: dict, path: Path) -> None:
+    """Plain numpy arrays: the scorer reads them without torch and without unpickling."""
+    import numpy as np
     import torch
 
+    arrays = {}
+    for key, value in weights.items():
+        tensor = torch.as_tensor(value).detach().cpu()
+        arrays[key] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    np.savez(path, **arrays)
+
+
+def main(out: Path = Path(os.environ.get("AFR_OUT", "/out")), work: Path = Path("/tmp/afr-train")) -> int:
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
     surface = Path(os.environ.get("AFR_SURFACE", "/surface"))
     shutil.rmtree(work, ignore_errors=True)
@@ -125,8 +135,7 @@ def main(out: Path = Path("/out"), work: Path = Path("/tmp/afr-train")) -> int:
         weights, last_round = final_model(work / "ws")
     except Exception as exc:
         return finish(2, error=str(exc))
-    torch.save({k: v.detach().cpu() if hasattr(v, "detach") else torch.as_tensor(v) for k, v in weights.items()},
-               out / "model.pt")
+    save_weights(weights, out / "model.npz")
     return finish(0, rounds_completed=last_round + 1)
 
 

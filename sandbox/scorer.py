@@ -2,7 +2,7 @@
 
     python -m afr_box.sandbox.scorer
 
-Mounted read-only: the run file, the training outputs (/train: model.pt, train_stats.json),
+Mounted read-only: the run file, the training outputs (/train: model.npz, train_stats.json),
 the predictions (/predictions) and the hidden test labels (/labels). Checks that the budget
 was really spent (rounds completed) and that the model respects the parameter cap, then
 computes the task metric per evaluation site and aggregates it by the profile's convention
@@ -32,13 +32,14 @@ class ScoreRefused(Exception):
 
 
 def count_params(model_file: Path) -> int:
-    import torch
-
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(hasattr(v, "numel") for v in state.values()):
-        raise ScoreRefused("output", "model.pt is not a plain state dict of tensors")
-    # Floating-point tensors are the learnt parameters (and float buffers); integer counters are not.
-    return int(sum(v.numel() for v in state.values() if v.is_floating_point()))
+    """Parameters of the final model: the same file the inference container loaded."""
+    try:
+        with np.load(model_file, allow_pickle=False) as z:
+            arrays = [z[k] for k in z.files]
+    except (OSError, ValueError) as exc:
+        raise ScoreRefused("output", f"model.npz is not a plain array archive: {exc}") from None
+    # Floating-point arrays are the learnt parameters (and float buffers); integer counters are not.
+    return int(sum(a.size for a in arrays if a.dtype.kind == "f"))
 
 
 def load_prediction(path: Path, n: int) -> np.ndarray:
@@ -55,7 +56,7 @@ def score(run: RunFile, train: Path, predictions: Path, labels: Path) -> dict[st
     rounds = stats.get("rounds_completed")
     if rounds != run.budget["rounds"]:
         raise ScoreRefused("budget", f"rounds completed {rounds!r} != budget {run.budget['rounds']}")
-    n_params = count_params(train / "model.pt")
+    n_params = count_params(train / "model.npz")
     if n_params > run.budget["max_model_params"]:
         raise ScoreRefused("budget", f"model has {n_params} parameters > max_model_params {run.budget['max_model_params']}")
     metric = importlib.import_module(f"afr_box.tasks.{run.task}.metric")

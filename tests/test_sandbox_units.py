@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from afr_box.orchestrator.surface import resolve_surface
 from afr_box.policies.schema import ContainerLimits, load_policy
@@ -93,7 +92,7 @@ def scorer_inputs(tmp_path, convention="per_client_mean", rounds=3, preds=None, 
     for d in (train, pred, labels):
         d.mkdir(parents=True)
     (train / "train_stats.json").write_text(json.dumps({"rounds_completed": rounds}))
-    torch.save({"w": torch.zeros(13), "b": torch.zeros(1)}, train / "model.pt")
+    np.savez(train / "model.npz", w=np.zeros(13, np.float32), b=np.zeros(1, np.float32), steps=np.zeros(1, np.int64))
     y = {"site-1": [1, 0, 1, 1], "site-2": [0, 0]}
     p = preds or {"site-1": [0.9, 0.2, 0.1, 0.8], "site-2": [0.1, 0.7]}
     for site in y:
