@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tarfile
 import time
 from pathlib import Path
@@ -80,8 +82,8 @@ class DockerProvider(SandboxProvider):
             logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             log_path.write_text(logs)
             mounts = {TMPFS, *(m.target for m in spec.mounts)}
-            diff = [f"{_KIND.get(c['Kind'], c['Kind'])} {c['Path']}" for c in (container.diff() or [])
-                    if not _inside(c["Path"], tuple(mounts)) and not _mountpoint_parent(c["Path"], mounts)]
+            diff = [f"{kind} {path}" for kind, path in _changes(container)
+                    if not _inside(path, tuple(mounts)) and not _mountpoint_parent(path, mounts)]
             return RunResult(exit_code=None if timed_out else exit_code, timed_out=timed_out, oom_killed=oom,
                              wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:],
                              peak_memory_bytes=memory.peak)
@@ -114,6 +116,27 @@ class DockerProvider(SandboxProvider):
 
 
 _KIND = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def _changes(container) -> list[tuple[str, str]]:
+    """The container's filesystem changes against its image.
+
+    Read straight from the overlay2 upper directory when this process can (root on the engine
+    host): it holds exactly the changes, and reading it takes milliseconds where the engine's
+    diff walks the whole image (~1.5 s). Otherwise ask the engine.
+    """
+    upper = (container.attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
+    if upper and os.access(upper, os.R_OK | os.X_OK):
+        changes = []
+        for root, dirs, files in os.walk(upper):
+            for name in dirs + files:
+                full = os.path.join(root, name)
+                rel = "/" + os.path.relpath(full, upper)
+                st = os.lstat(full)
+                whiteout = stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+                changes.append(("deleted" if whiteout else "changed" if name in dirs else "added", rel))
+        return changes
+    return [(_KIND.get(c["Kind"], str(c["Kind"])), c["Path"]) for c in (container.diff() or [])]
 
 
 def _label_filters(labels: dict[str, Optional[str]]) -> list[str]:
