@@ -34,14 +34,16 @@ from afr_box.tasks.prepared import verify_prepared
 PHASES = ("gate", "build", "train", "infer", "score", "verify")
 
 
-def _bare_run(profile, snapshot: Path, data_dir: Path, out: Path) -> tuple[float, Optional[int], int]:
+def _bare_run(profile, snapshot: Path, data_dir: Path, out: Path,
+              default_polling: bool = False) -> tuple[float, Optional[int], int]:
     out.mkdir(parents=True)
     run_file = RunFile(task=profile.task, phase="train", budget=profile.budget.model_dump(),
                        sites=profile.budget.site_names(), eval_sites=profile.budget.eval_sites(),
                        metric=profile.metric.model_dump()).write(out / "run.json")
     env = {**os.environ, "AFR_RUN_FILE": str(run_file), "AFR_SURFACE": str(snapshot),
            "AFR_DATA_DIR": str(data_dir / "train"), "AFR_OUT": str(out),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "AFR_NVFLARE_DEFAULT_POLLING": "1" if default_polling else "0"}
     start = time.monotonic()
     with open(out / "train.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.runner"], env=env, stdout=log,
@@ -75,6 +77,11 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
             raise RuntimeError(f"bare run failed (exit {rc}); see {work / f'bare-{r}' / 'train.log'}")
         bare.append({"wall_s": wall, "peak_memory_bytes": peak})
 
+    progress("(a0) bare runner with NVFlare's default polling, once")
+    default_wall, _, rc = _bare_run(profile, snapshot, data_dir, work / "bare-default-polling", default_polling=True)
+    if rc != 0:
+        raise RuntimeError(f"bare run failed (exit {rc}); see {work / 'bare-default-polling' / 'train.log'}")
+
     campaign = f"bench-{int(time.time())}"
     setup = Setup(campaign=campaign, campaign_dir=work / "campaign", profile=profile, policy=policy,
                   policy_hash="bench", data_dir=data_dir, provider=provider, base=base)
@@ -107,6 +114,9 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
         "candidate_layer_bytes": image.size - base.size if image else None,
         "bare_peak_memory_bytes": max(b["peak_memory_bytes"] or 0 for b in bare),
         "train_container_peak_memory_bytes": max(b["peak_memory_bytes"] or 0 for b in boxed),
+        "default_polling_wall_s": default_wall,
+        "default_polling_identical_model": _same_model(work / "bare-0" / "model.npz",
+                                                       work / "bare-default-polling" / "model.npz"),
         "identical_final_model": _same_model(work / "bare-0" / "model.npz",
                                              setup.campaign_dir / "candidates" / "0000" / "train" / "model.npz"),
         "scores": [b["score"] for b in boxed],
@@ -118,6 +128,8 @@ def format_bench(r: dict) -> str:
     mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "n/a"
     lines = [
         f"afr-box bench: task {r['task']}, {r['reps']} repetitions (medians)",
+        f"  (a0) bare runner, NVFlare default polling (once)     {r['default_polling_wall_s']:7.2f} s"
+        f"  (identical final model to (a): {'yes' if r['default_polling_identical_model'] else 'NO'})",
         f"  (a) bare runner (NVFlare simulator, host process)   {r['bare_wall_s']:7.2f} s",
         f"  (b) sandboxed candidate, end to end                  {r['sandboxed_wall_s']:7.2f} s",
     ]

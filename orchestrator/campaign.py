@@ -160,7 +160,7 @@ def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, b
                 for future in wait(running, return_when=FIRST_COMPLETED).done:
                     index, proposal, slot_setup = running.pop(future)
                     free.append(slot_setup)
-                    finished.append((index, proposal, future.result()))
+                    finished.append((index, proposal, _outcome_of(future, records.candidate_id(index))))
                 for item in sorted(finished, key=lambda f: f[0] != 0):
                     if item[0] != 0 and not baseline_logged:
                         continue
@@ -173,6 +173,14 @@ def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, b
             setup.provider.remove_containers({"afr.campaign": setup.campaign})
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _outcome_of(future: Future, cand: str) -> Outcome:
+    """A slot whose evaluation raised (engine error, full disk, ...) logs a crash; the others go on."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return Outcome(cand=cand, status="crash", reason=f"orchestrator error: {type(exc).__name__}: {exc}"[:600])
 
 
 def _raise_interrupt(signum, frame):
@@ -192,6 +200,7 @@ def _log(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_
               image_id=outcome.image_id, surface_hash=outcome.surface_hash, policy=setup.policy.name,
               seed=setup.profile.budget.seed, proposer=proposal.proposer, reason=reason)
     folder = records.record_dir(setup.campaign_dir, outcome.cand)
+    folder.mkdir(parents=True, exist_ok=True)
     # record.json first, then the row: a logged row always has a complete record.
     records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings})
     runlog.append(row)
