@@ -168,6 +168,32 @@ def bench(task, reps, json_out, data_root):
 
 @main.command()
 @click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("candidate")
+@click.option("--seed", type=int, default=None, help="rerun with another seed (default: the logged one)")
+@DATA_ROOT
+def replay(campaign_dir, candidate, seed, data_root):
+    """Rerun a logged CANDIDATE from its image (rebuilt from base + snapshot if gone) and
+    compare with the logged score; exit 0 only when they match.
+
+    Example: afr-box replay runs/heart-hpo-20261128-120000 0003
+    """
+    from afr_box.orchestrator.replay import replay as run_replay
+
+    result = run_replay(campaign_dir, candidate, data_root or default_data_root(), seed)
+    source = "image reused" if result.image_reused else "image rebuilt from base + snapshot"
+    if result.base_changed:
+        click.secho("notice: the recorded base image is gone; rebuilt on the current base "
+                    "(harness changes may change the score)", fg="yellow", err=True)
+    click.echo(f"candidate {result.candidate}: logged {result.logged_score!r}, replayed {result.replay_score!r} "
+               f"({result.status}{': ' + result.reason if result.reason else ''}); {source}; {result.folder}")
+    if seed is None and not result.match:
+        click.secho("MISMATCH: the replay did not reproduce the logged score", fg="red", err=True)
+        sys.exit(1)
+    click.echo("match" if result.match else "different seed: scores not compared")
+
+
+@main.command()
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(campaign_dir):
     """Re-render progress.png and report.md from a campaign folder.
 

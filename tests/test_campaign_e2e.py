@@ -96,3 +96,24 @@ def test_existing_campaign_name_needs_resume(heart_campaign, heart_ready):
     opts = CampaignOptions(task="heart", name="e2e-heart", runs_dir=heart_campaign.parent, data_root=heart_ready)
     with pytest.raises(CampaignError, match="--resume"):
         run_campaign(opts)
+
+
+def test_replay_reproduces_the_logged_score(heart_campaign, heart_ready):
+    from afr_box.orchestrator.replay import replay
+
+    result = replay(heart_campaign, "0001", heart_ready)
+    assert result.image_reused and result.match, result
+    assert result.replay_score == RunLog(heart_campaign / "results.tsv").rows()[1].score
+
+
+def test_replay_of_an_altered_snapshot_is_refused(heart_campaign, heart_ready, tmp_path):
+    import shutil
+
+    from afr_box.orchestrator.replay import ReplayError, replay
+
+    copy = tmp_path / "campaign"
+    shutil.copytree(heart_campaign, copy, ignore=shutil.ignore_patterns("train", "infer", "score", "replays"))
+    knobs = copy / "candidates/0002/surface/heart/knobs.yaml"
+    knobs.write_text(knobs.read_text().replace("local_steps:", "local_steps: 250 #"))
+    with pytest.raises(ReplayError, match="hash mismatch"):
+        replay(copy, "0002", heart_ready)

@@ -1,0 +1,86 @@
+"""`afr-box replay`: rerun a logged candidate from its image and compare with the logged score.
+
+The candidate's surface snapshot must still hash to the logged surface hash (an altered record
+is refused). Its image is used when it still exists with matching labels; otherwise it is
+rebuilt from the recorded base and the snapshot, and the rebuilt surface is verified like any
+candidate's. The replay runs through the same sandbox and scorer, into
+`runs/<campaign>/replays/<id>-<n>/`, and must reproduce the score exactly (CPU, same seed).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate, surface_hash
+from afr_box.orchestrator.runlog import RunLog
+from afr_box.policies.schema import load_policy
+from afr_box.profiles.schema import load_profile
+from afr_box.sandbox.docker_provider import DockerProvider
+from afr_box.sandbox.errors import SandboxError
+from afr_box.sandbox.hashing import sha256_file
+from afr_box.sandbox.images import find_base
+
+
+class ReplayError(SandboxError):
+    """The candidate cannot be replayed as logged (unknown id, altered record, missing base)."""
+
+
+@dataclass
+class ReplayResult:
+    candidate: str
+    logged_score: Optional[float]
+    replay_score: Optional[float]
+    status: str
+    reason: str
+    image_id: str
+    image_reused: bool
+    folder: Path
+    base_changed: bool = False  # the recorded base image was gone: rebuilt on today's base
+
+    @property
+    def match(self) -> bool:
+        a, b = self.logged_score, self.replay_score
+        return a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
+
+
+def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] = None) -> ReplayResult:
+    campaign_dir = Path(campaign_dir).resolve()
+    meta = json.loads((campaign_dir / "campaign.json").read_text())
+    rows = {r.candidate: r for r in RunLog(campaign_dir / "results.tsv").rows()}
+    if cand not in rows:
+        raise ReplayError(f"candidate {cand!r} is not in {campaign_dir / 'results.tsv'} (logged: {', '.join(sorted(rows))})")
+    row = rows[cand]
+    if row.score is None:
+        raise ReplayError(f"candidate {cand} was logged as {row.status} without a score: nothing to compare")
+    for name, key in (("profile.yaml", "profile_sha256"), ("policy.yaml", "policy_sha256")):
+        if sha256_file(campaign_dir / name) != meta[key]:
+            raise ReplayError(f"{campaign_dir / name} no longer matches its recorded sha256: the record was altered")
+    snapshot = campaign_dir / row.artifacts / "surface"
+    actual = surface_hash(snapshot)
+    if actual != row.surface_hash:
+        raise ReplayError(f"surface snapshot of {cand} hashes to {actual[:16]}, but {row.surface_hash[:16]} was logged: "
+                          "hash mismatch, the snapshot was altered")
+    profile = load_profile(campaign_dir / "profile.yaml")
+    policy = load_policy(campaign_dir / "policy.yaml")
+    provider = DockerProvider()
+    recorded_base = provider.image_info(meta["base_image_id"])
+    base = recorded_base or find_base(provider)
+    image = provider.image_info(row.image_id)
+    reused = image is not None and image.labels.get("afr.surface-hash") == row.surface_hash
+    replays = campaign_dir / "replays"
+    folder = replays / f"{cand}-{len(list(replays.glob(f'{cand}-*'))) + 1 if replays.is_dir() else 1}"
+    setup = Setup(campaign=f"replay-{meta['name']}-{cand}"[:60], campaign_dir=folder, profile=profile,
+                  policy=policy, policy_hash=meta["policy_sha256"], data_dir=(data_root / profile.task).resolve(),
+                  provider=provider, base=base)
+    try:
+        outcome = evaluate(setup, cand, Proposal(snapshot, f"replay of {cand}: {row.description}", "replay"),
+                           seed=row.seed if seed is None else seed)
+    finally:
+        provider.remove_containers({"afr.campaign": setup.campaign})
+    return ReplayResult(candidate=cand, logged_score=row.score,
+                        replay_score=outcome.score if outcome.status == "scored" else None,
+                        status=outcome.status, reason=outcome.reason, image_id=outcome.image_id,
+                        image_reused=reused, folder=folder / "candidates" / cand, base_changed=recorded_base is None)
