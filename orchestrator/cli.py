@@ -194,6 +194,36 @@ def replay(campaign_dir, candidate, seed, data_root):
 
 @main.command()
 @click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--candidates", default="baseline,best", show_default=True,
+              help="comma-separated: baseline, best and/or candidate ids")
+@click.option("--seeds", default="42,43,44,45,46", show_default=True, help="comma-separated seeds")
+@click.option("--top", type=click.IntRange(0), default=0, help="also repeat the top-k scored candidates")
+@DATA_ROOT
+def repeat(campaign_dir, candidates, seeds, top, data_root):
+    """Rerun candidates' images over several seeds; write repeats.tsv and repeats.md with
+    means, 95% intervals and paired differences to the baseline. Resumable.
+
+    Example: afr-box repeat runs/heart-hpo-20261128-120000 --candidates baseline,best --seeds 42,43,44,45,46
+    """
+    import yaml
+
+    from afr_box.orchestrator.repeats import run_repeats, select, write_summary
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"seeds must be integers, got {seeds!r}", param_hint="--seeds") from None
+    profile = yaml.safe_load((campaign_dir / "profile.yaml").read_text())
+    chosen = select(campaign_dir, [c.strip() for c in candidates.split(",") if c.strip()], top,
+                    profile["metric"]["higher_is_better"])
+    run_repeats(campaign_dir, chosen, seed_list, data_root or default_data_root(),
+                progress=lambda m: click.echo(m, err=True))
+    summary = write_summary(campaign_dir)
+    click.echo(summary.read_text())
+
+
+@main.command()
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(campaign_dir):
     """Re-render progress.png and report.md from a campaign folder.
 

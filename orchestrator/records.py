@@ -23,6 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from afr_box.orchestrator.durable import atomic_write_text
+
 RECORD = "record.json"
 
 
@@ -35,10 +37,7 @@ def record_dir(campaign_dir: Path, cand: str) -> Path:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path: Path) -> Any:

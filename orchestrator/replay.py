@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate, surface_hash
-from afr_box.orchestrator.runlog import RunLog
-from afr_box.policies.schema import load_policy
-from afr_box.profiles.schema import load_profile
+from afr_box.orchestrator.runlog import Row, RunLog
+from afr_box.policies.schema import Policy, load_policy
+from afr_box.profiles.schema import Profile, load_profile
 from afr_box.sandbox.docker_provider import DockerProvider
 from afr_box.sandbox.errors import SandboxError
 from afr_box.sandbox.hashing import sha256_file
@@ -46,7 +46,19 @@ class ReplayResult:
         return a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
 
 
-def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] = None) -> ReplayResult:
+@dataclass(frozen=True)
+class Logged:
+    """A logged, scored candidate whose record still matches what was logged."""
+
+    campaign_dir: Path
+    meta: dict
+    row: Row
+    snapshot: Path
+    profile: Profile
+    policy: Policy
+
+
+def load_logged(campaign_dir: Path, cand: str) -> Logged:
     campaign_dir = Path(campaign_dir).resolve()
     meta = json.loads((campaign_dir / "campaign.json").read_text())
     rows = {r.candidate: r for r in RunLog(campaign_dir / "results.tsv").rows()}
@@ -63,24 +75,35 @@ def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] =
     if actual != row.surface_hash:
         raise ReplayError(f"surface snapshot of {cand} hashes to {actual[:16]}, but {row.surface_hash[:16]} was logged: "
                           "hash mismatch, the snapshot was altered")
-    profile = load_profile(campaign_dir / "profile.yaml")
-    policy = load_policy(campaign_dir / "policy.yaml")
+    return Logged(campaign_dir, meta, row, snapshot, load_profile(campaign_dir / "profile.yaml"),
+                  load_policy(campaign_dir / "policy.yaml"))
+
+
+def rerun_setup(logged: Logged, name: str, folder: Path, data_root: Path, provider) -> tuple[Setup, bool]:
+    """A Setup that reruns the logged candidate on its recorded base (or today's, if gone)."""
+    recorded_base = provider.image_info(logged.meta["base_image_id"])
+    setup = Setup(campaign=name[:60], campaign_dir=folder, profile=logged.profile, policy=logged.policy,
+                  policy_hash=logged.meta["policy_sha256"],
+                  data_dir=(Path(data_root) / logged.profile.task).resolve(), provider=provider,
+                  base=recorded_base or find_base(provider))
+    return setup, recorded_base is None
+
+
+def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] = None) -> ReplayResult:
+    logged = load_logged(campaign_dir, cand)
+    row = logged.row
     provider = DockerProvider()
-    recorded_base = provider.image_info(meta["base_image_id"])
-    base = recorded_base or find_base(provider)
     image = provider.image_info(row.image_id)
     reused = image is not None and image.labels.get("afr.surface-hash") == row.surface_hash
-    replays = campaign_dir / "replays"
+    replays = logged.campaign_dir / "replays"
     folder = replays / f"{cand}-{len(list(replays.glob(f'{cand}-*'))) + 1 if replays.is_dir() else 1}"
-    setup = Setup(campaign=f"replay-{meta['name']}-{cand}"[:60], campaign_dir=folder, profile=profile,
-                  policy=policy, policy_hash=meta["policy_sha256"], data_dir=(data_root / profile.task).resolve(),
-                  provider=provider, base=base)
+    setup, base_changed = rerun_setup(logged, f"replay-{logged.meta['name']}-{cand}", folder, data_root, provider)
     try:
-        outcome = evaluate(setup, cand, Proposal(snapshot, f"replay of {cand}: {row.description}", "replay"),
+        outcome = evaluate(setup, cand, Proposal(logged.snapshot, f"replay of {cand}: {row.description}", "replay"),
                            seed=row.seed if seed is None else seed)
     finally:
         provider.remove_containers({"afr.campaign": setup.campaign})
     return ReplayResult(candidate=cand, logged_score=row.score,
                         replay_score=outcome.score if outcome.status == "scored" else None,
                         status=outcome.status, reason=outcome.reason, image_id=outcome.image_id,
-                        image_reused=reused, folder=folder / "candidates" / cand, base_changed=recorded_base is None)
+                        image_reused=reused, folder=folder / "candidates" / cand, base_changed=base_changed)

@@ -8,12 +8,12 @@ never a torn line. The log is meant to have a single writer (the campaign loop).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
+
+from afr_box.orchestrator.durable import atomic_write_text
 
 AFR_COLUMNS = ("commit", "score", "runtime_seconds", "budget", "status", "target",
                "description", "artifacts")
@@ -124,20 +124,6 @@ def best_row(rows: list[Row], higher_is_better: bool) -> Optional[Row]:
     return best
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories can't be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class RunLog:
     """Reads and appends `results.tsv` at `path`."""
 
@@ -151,26 +137,7 @@ class RunLog:
             old = HEADER
         elif not old.endswith("\n"):
             old += "\n"
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        # Same folder as the target: os.replace is only atomic within one filesystem.
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(old + row.to_line())
-                fh.flush()
-                os.fsync(fh.fileno())
-            # mkstemp makes the file 0600; keep the log readable like any other artifact.
-            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(folder)
+        atomic_write_text(self.path, old + row.to_line())
 
     def rows(self) -> list[Row]:
         """All rows in file order; [] for a missing or empty file."""

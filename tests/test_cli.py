@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
 
-COMMANDS = [["bench"], ["campaign"], ["replay"], ["data", "prepare"], ["image", "build"], ["image", "os"], ["tasks"], ["report"], ["clean"]]
+COMMANDS = [["bench"], ["campaign"], ["replay"], ["repeat"], ["data", "prepare"], ["image", "build"], ["image", "os"], ["tasks"], ["report"], ["clean"]]
 
 
 def test_help_lists_commands_and_each_has_an_example():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from afr_box.orchestrator import runlog as runlog_mod
+from afr_box.orchestrator import durable
 from afr_box.orchestrator.runlog import COLUMNS, HEADER, Row, RunLog, RunLogError
 
 
@@ -65,7 +65,7 @@ def test_append_is_atomic_when_replace_fails(tmp_path, monkeypatch):
     def crash(*_a, **_k):
         raise OSError("killed mid-append")
 
-    monkeypatch.setattr(runlog_mod.os, "replace", crash)
+    monkeypatch.setattr(durable.os, "replace", crash)
     with pytest.raises(OSError, match="killed"):
         log.append(make_row("0002"))
     assert log.path.read_bytes() == before

@@ -1,0 +1,134 @@
+"""`afr-box repeat`: rerun selected candidates' images over several seeds (everything else
+fixed, same sandbox and scorer), and summarise them with paired differences to the baseline.
+
+    runs/<campaign>/repeats.tsv         one row per (candidate, seed), appended durably; resumable
+    runs/<campaign>/repeats.md          the summary table (descriptive, not confirmatory)
+    runs/<campaign>/repeats/candidates/<id>-s<seed>/   a full record per rerun
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from afr_box.orchestrator.durable import atomic_write_text
+from afr_box.orchestrator.evaluate import Proposal, evaluate
+from afr_box.orchestrator.replay import ReplayError, load_logged, rerun_setup
+from afr_box.orchestrator.runlog import RunLog, baseline_row, best_row
+from afr_box.orchestrator.stats import Summary, paired_difference, summarize
+from afr_box.sandbox.docker_provider import DockerProvider
+
+COLUMNS = ("candidate", "seed", "score", "status", "runtime_seconds", "image_id", "reason")
+
+
+@dataclass(frozen=True)
+class Repeat:
+    candidate: str
+    seed: int
+    score: Optional[float]
+    status: str
+    runtime_seconds: float
+    image_id: str
+    reason: str = ""
+
+    def to_line(self) -> str:
+        score = "" if self.score is None else repr(self.score)
+        reason = " ".join(self.reason.split())
+        return "\t".join([self.candidate, str(self.seed), score, self.status, f"{self.runtime_seconds:.1f}",
+                          self.image_id, reason]) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> "Repeat":
+        c, seed, score, status, runtime, image, reason = line.rstrip("\n").split("\t")
+        return cls(c, int(seed), float(score) if score else None, status, float(runtime), image, reason)
+
+
+def read_repeats(path: Path) -> list[Repeat]:
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines(keepends=True)
+    return [Repeat.from_line(line) for line in lines[1:] if line.strip()]
+
+
+def select(campaign_dir: Path, names: list[str], top: int, higher_is_better: bool) -> list[str]:
+    """`baseline`, `best` and explicit ids, plus the `top` best scored candidates; in order, unique."""
+    rows = RunLog(campaign_dir / "results.tsv").rows()
+    chosen: list[str] = []
+    for name in names:
+        row = baseline_row(rows) if name == "baseline" else best_row(rows, higher_is_better) if name == "best" else None
+        cand = row.candidate if row is not None else name
+        if name in ("baseline", "best") and row is None:
+            raise ReplayError(f"no {name} candidate in {campaign_dir / 'results.tsv'}")
+        chosen.append(cand)
+    scored = sorted((r for r in rows if r.score is not None and r.status in ("keep", "discard")),
+                    key=lambda r: r.score, reverse=higher_is_better)
+    chosen += [r.candidate for r in scored[:top]]
+    return list(dict.fromkeys(chosen))
+
+
+def run_repeats(campaign_dir: Path, candidates: list[str], seeds: list[int], data_root: Path,
+                progress: Callable[[str], None] = print) -> Path:
+    campaign_dir = Path(campaign_dir).resolve()
+    out = campaign_dir / "repeats.tsv"
+    done = {(r.candidate, r.seed) for r in read_repeats(out)}
+    provider = DockerProvider()
+    for cand in candidates:
+        logged = load_logged(campaign_dir, cand)
+        setup, base_changed = rerun_setup(logged, f"repeat-{logged.meta['name']}", campaign_dir / "repeats",
+                                          data_root, provider)
+        if base_changed:
+            progress(f"notice: the recorded base image is gone; {cand} is rerun on the current base")
+        for seed in seeds:
+            if (cand, seed) in done:
+                continue
+            progress(f"repeat {cand} seed {seed}")
+            try:
+                outcome = evaluate(setup, f"{cand}-s{seed}",
+                                   Proposal(logged.snapshot, f"repeat of {cand}", "repeat"), seed=seed)
+            finally:
+                provider.remove_containers({"afr.campaign": setup.campaign})
+            row = Repeat(cand, seed, outcome.score if outcome.status == "scored" else None, outcome.status,
+                         outcome.runtime_s, outcome.image_id, outcome.reason)
+            text = out.read_text() if out.is_file() else "\t".join(COLUMNS) + "\n"
+            atomic_write_text(out, text + row.to_line())
+    return out
+
+
+def _fmt(s: Optional[Summary], digits: int = 4) -> tuple[str, str, str, str]:
+    if s is None:
+        return ("-",) * 4
+    f = lambda v: "-" if v is None else f"{v:.{digits}f}"
+    interval = "-" if s.interval is None else f"[{s.interval[0]:.{digits}f}, {s.interval[1]:.{digits}f}]"
+    return f(s.mean), f(s.std), f(s.sem), interval
+
+
+def summary_markdown(campaign_dir: Path) -> str:
+    repeats = [r for r in read_repeats(campaign_dir / "repeats.tsv") if r.score is not None and not math.isnan(r.score)]
+    rows = RunLog(campaign_dir / "results.tsv").rows()
+    base = baseline_row(rows)
+    by_cand: dict[str, dict[int, float]] = {}
+    for r in repeats:
+        by_cand.setdefault(r.candidate, {})[r.seed] = r.score
+    lines = ["# Repeats", "",
+             "Per-seed reruns of each candidate's image (everything else fixed). Intervals: 95%, Student's t "
+             "with n-1 degrees of freedom. Paired differences are candidate minus baseline over matched "
+             "seeds. These figures describe these runs; they are not a confirmatory test.", "",
+             "| candidate | seeds | mean | std | s.e. | 95% interval | paired diff vs baseline | ± half-width |",
+             "|---|---|---|---|---|---|---|---|"]
+    for cand, scores in by_cand.items():
+        mean, std, sem, interval = _fmt(summarize(list(scores.values())))
+        diff, half = "-", "-"
+        if base is not None and cand != base.candidate and base.candidate in by_cand:
+            try:
+                d = paired_difference(scores, by_cand[base.candidate])
+                diff, half = f"{d.mean:+.4f}", "-" if d.half_width is None else f"{d.half_width:.4f}"
+            except ValueError:
+                pass
+        label = f"{cand} (baseline)" if base is not None and cand == base.candidate else cand
+        lines.append(f"| {label} | {len(scores)} | {mean} | {std} | {sem} | {interval} | {diff} | {half} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(campaign_dir: Path) -> Path:
+    return atomic_write_text(Path(campaign_dir) / "repeats.md", summary_markdown(Path(campaign_dir)))

@@ -1,0 +1,33 @@
+"""Repeats: a candidate's image rerun over seeds through the same sandbox; the logged seed
+reproduces the logged score exactly, and the summary holds paired differences."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.cli import main
+from afr_box.orchestrator.repeats import read_repeats, summary_markdown
+from afr_box.orchestrator.runlog import RunLog
+
+
+def test_repeat_baseline_and_best(provider, data_root, tmp_path):
+    folder = run_campaign(CampaignOptions(task="synthetic", proposer="hpo", max_candidates=2, name="rep",
+                                          runs_dir=tmp_path, data_root=data_root))
+    logged = {r.candidate: r for r in RunLog(folder / "results.tsv").rows()}
+    result = CliRunner().invoke(main, ["repeat", str(folder), "--candidates", "baseline,0001",
+                                       "--seeds", "42,43", "--data-root", str(data_root)])
+    assert result.exit_code == 0, result.output
+    repeats = read_repeats(folder / "repeats.tsv")
+    assert sorted((r.candidate, r.seed) for r in repeats) == [("0000", 42), ("0000", 43), ("0001", 42), ("0001", 43)]
+    by = {(r.candidate, r.seed): r.score for r in repeats}
+    # the profile's seed is 42: rerunning with it reproduces the campaign's scores exactly
+    assert by[("0000", 42)] == logged["0000"].score and by[("0001", 42)] == logged["0001"].score
+    assert by[("0000", 43)] != by[("0000", 42)]  # another seed really changes the run
+    md = summary_markdown(folder)
+    diff = (by[("0001", 42)] - by[("0000", 42)] + by[("0001", 43)] - by[("0000", 43)]) / 2
+    assert f"{diff:+.4f}" in md and "0000 (baseline)" in md and "not a confirmatory test" in md
+    # resumable: a second call reruns nothing
+    again = CliRunner().invoke(main, ["repeat", str(folder), "--candidates", "baseline,0001",
+                                      "--seeds", "42,43", "--data-root", str(data_root)])
+    assert again.exit_code == 0 and len(read_repeats(folder / "repeats.tsv")) == 4
+    assert provider.client.containers.list(all=True, filters={"label": "afr.campaign=repeat-rep"}) == []
