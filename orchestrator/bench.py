@@ -86,9 +86,8 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
     setup = Setup(campaign=campaign, campaign_dir=work / "campaign", profile=profile, policy=policy,
                   policy_hash="bench", data_dir=data_dir, provider=provider, base=base)
     surface_hash = tree_digest(hash_tree(snapshot))
-    existing = provider.image_info(candidate_tag(task, surface_hash))
-    if existing:  # the first sandboxed repetition measures a real build
-        provider.client.images.remove(existing.id, force=True)
+    # the first sandboxed repetition measures a real build
+    provider.remove_images({"afr.kind": "candidate", "afr.surface-hash": surface_hash})
     boxed = []
     for r in range(reps):
         progress(f"(b) sandboxed candidate, repetition {r + 1}/{reps}")

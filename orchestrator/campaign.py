@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.orchestrator import records
+from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.evaluate import Outcome, Proposal, Setup, evaluate
 from afr_box.orchestrator.progress import CampaignDisplay
 from afr_box.orchestrator.proposers import make_proposer
@@ -31,10 +32,6 @@ from afr_box.sandbox.gpus import host_gpu_ids, resolve_gpus
 from afr_box.sandbox.hashing import sha256_file
 from afr_box.sandbox.images import find_base
 from afr_box.tasks.prepared import verify_prepared
-
-
-class CampaignError(RuntimeError):
-    """A campaign cannot start as asked (name taken, resume mismatch, ...); the message says why."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from afr_box.orchestrator.data import data_status, default_data_root, prepare_task
+from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.proposers import PROPOSERS
 from afr_box.profiles.schema import available_tasks, load_profile
 from afr_box.profiles.yaml_models import ConfigError
@@ -24,12 +25,7 @@ class FriendlyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, SandboxError, DataNotPreparedError, DataSourceError) as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
-        except RuntimeError as exc:
-            if type(exc).__name__ != "CampaignError":
-                raise
+        except (ConfigError, SandboxError, DataNotPreparedError, DataSourceError, CampaignError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
 

@@ -50,6 +50,9 @@ class DockerProvider(SandboxProvider):
             raise ImageBuildError(f"building {tag} failed: {exc.msg}\n{tail}") from None
         return image.id
 
+    def import_rootfs(self, tarball: Path, repository: str, tag: str) -> None:
+        self.client.api.import_image_from_file(str(tarball), repository=repository, tag=tag)
+
     def image_info(self, ref: str) -> Optional[ImageInfo]:
         import docker
 

@@ -82,7 +82,7 @@ def make_os_image(provider: SandboxProvider, progress: Progress = print, suite: 
         tarball = work / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
         repo, tag = f"afr-os:{suite}".split(":")
-        provider.client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
+        provider.import_rootfs(tarball, repo, tag)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return provider.image_info(f"afr-os:{suite}")

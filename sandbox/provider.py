@@ -46,6 +46,10 @@ class SandboxProvider(ABC):
         """Build `context` (whose content is exactly what the image may hold); return the image id."""
 
     @abstractmethod
+    def import_rootfs(self, tarball: Path, repository: str, tag: str) -> None:
+        """Import a root-filesystem tarball as image `repository:tag` (the local OS base)."""
+
+    @abstractmethod
     def image_info(self, ref: str) -> Optional[ImageInfo]:
         """Inspect an image by tag or id; None when absent."""
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from afr_box.orchestrator.campaign import CampaignError, CampaignOptions, run_campaign
+from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.runlog import COLUMNS, RunLog
 
 PHASES = {"gate", "build", "train", "infer", "score", "verify"}
