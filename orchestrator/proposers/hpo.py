@@ -47,6 +47,7 @@ class HpoProposer:
         knobs_file = snap / self.task / "knobs.yaml"
         base = yaml.safe_load(knobs_file.read_text())
         knobs = sample_knobs(self.profile.search_space, base, random.Random(f"{self.seed}:{index}"))
-        knobs_file.write_text("# sampled by afr-box hpo\n" + yaml.safe_dump(knobs, sort_keys=False))
+        knobs_file.write_text(f"# sampled by afr-box hpo (seed {self.seed}, candidate {index})\n"
+                              + yaml.safe_dump(knobs, sort_keys=False, default_flow_style=None))
         changed = " ".join(f"{k}={v}" for k, v in knobs.items() if base.get(k) != v)
         return Proposal(snapshot=snap, description=f"hpo: {changed or 'baseline knobs'}", proposer=self.name)
