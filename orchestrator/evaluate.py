@@ -138,13 +138,6 @@ def _failure(result: RunResult, phase: str, stats: dict[str, Any]) -> tuple[str,
     return "crash", f"{phase}: {detail}; log tail: {tail}"[:600]
 
 
-def _stats(path: Path) -> dict[str, Any]:
-    try:
-        return records.read_json(path)
-    except (OSError, ValueError):
-        return {}
-
-
 def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = None,
              on_phase: Callable[[str], None] = lambda phase: None) -> Outcome:
     seed = setup.profile.budget.seed if seed is None else seed
@@ -188,7 +181,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
             p: {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
                 "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes} for p, r in results.items()})
         if not results[phase].ok:
-            return _failure(results[phase], phase, _stats(folder / phase / f"{phase}_stats.json"))
+            return _failure(results[phase], phase, records.read_json_or(folder / phase / f"{phase}_stats.json", {}))
         return None
 
     failed = run_phase("train")
@@ -206,7 +199,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
             cand, seed, budget.timeout_s, "afr_box.sandbox.scorer", gpus=False)
         failed = run_phase("score")
         if failed and results["score"].exit_code == 5:
-            score = _stats(folder / "score" / "score.json")
+            score = records.read_json_or(folder / "score" / "score.json", {})
             kind = "violation" if score.get("refused_kind") == "budget" else "crash"
             failed = (kind, f"score refused: {score.get('refused')}")
 
@@ -216,7 +209,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
         return _finish(folder, outcome, start, "violation", f"verify: {verification['reason']}")
     if failed:
         return _finish(folder, outcome, start, *failed)
-    outcome.score = float(_stats(folder / "score" / "score.json")["score"])
+    outcome.score = float(records.read_json(folder / "score" / "score.json")["score"])
     return _finish(folder, outcome, start, "scored", "")
 
 

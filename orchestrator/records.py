@@ -44,6 +44,14 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def read_json_or(path: Path, default: Any) -> Any:
+    """A record file that may be missing or unreadable (a container that died early)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return default
+
+
 def fresh_record(campaign_dir: Path, cand: str) -> Path:
     """An empty record folder; a half-written one from an interrupted run is discarded."""
     folder = record_dir(campaign_dir, cand)

@@ -1,25 +1,17 @@
 """Build a campaign's report from its folder alone (so `afr-box report` can redo it anytime)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from afr_box.orchestrator.records import read_json_or
 from afr_box.orchestrator.runlog import RunLog, best_row
 from afr_box.reports.report import ReportContext, render_report
 
 
-def _read(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return default
-
-
 def build_context(campaign_dir: Path) -> ReportContext:
-    meta = _read(campaign_dir / "campaign.json", {})
+    meta = read_json_or(campaign_dir / "campaign.json", {})
     profile = yaml.safe_load((campaign_dir / "profile.yaml").read_text())
     rows = RunLog(campaign_dir / "results.tsv").rows()
     higher = profile["metric"]["higher_is_better"]
@@ -35,8 +27,8 @@ def build_context(campaign_dir: Path) -> ReportContext:
     timings, verified, violations, images = {}, 0, 0, set()
     for row in rows:
         folder = campaign_dir / row.artifacts
-        timings[row.candidate] = _read(folder / "timings.json", {})
-        check = _read(folder / "verification.json", None)
+        timings[row.candidate] = read_json_or(folder / "timings.json", {})
+        check = read_json_or(folder / "verification.json", None)
         if check is not None:
             verified += bool(check.get("ok"))
         violations += row.status == "violation"

@@ -19,9 +19,5 @@ class ImageBuildError(SandboxError):
     """`docker build` failed; the message carries the build log tail."""
 
 
-class ContainerTimeoutError(SandboxError):
-    """A container ran past its wall-clock limit and was killed and removed."""
-
-
 class BudgetViolation(SandboxError):
     """The candidate's job does not match the fixed budget (rounds, clients, workflow)."""

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from afr_box.sandbox.errors import BaseImageMissingError, SandboxError
 from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest

@@ -16,6 +16,7 @@ import numpy as np
 
 from afr_box.sandbox.run_file import RunFile
 from afr_box.sandbox.surface_import import activate, load_module
+from afr_box.tasks import site_env
 
 BATCH = 1024
 
@@ -23,14 +24,13 @@ BATCH = 1024
 def main(out: Path = Path(os.environ.get("AFR_OUT", "/out")), model_file: Path = Path("/model/model.npz"),
          work: Path = Path("/tmp/afr-infer")) -> int:
     import torch
-    import yaml
 
     torch.set_num_threads(1)
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
     surface = Path(os.environ.get("AFR_SURFACE", "/surface"))
     data = Path(os.environ.get("AFR_DATA_DIR", "/data"))
     view = activate(surface, run.task, work / "view")
-    knobs = yaml.safe_load((view / run.task / "knobs.yaml").read_text()) or {}
+    knobs = site_env.knobs()  # the view's knobs file (activate points AFR_SURFACE at it)
     models = load_module("models", view / run.task / "models.py")
     model = models.build_model(knobs.get("model", next(iter(models.MODELS))))
     with np.load(model_file, allow_pickle=False) as z:

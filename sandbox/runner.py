@@ -23,6 +23,7 @@ from typing import Any
 from afr_box.sandbox.errors import BudgetViolation
 from afr_box.sandbox.run_file import RunFile
 from afr_box.sandbox.surface_import import activate, load_module
+from afr_box.tasks import site_env
 
 # Workflows a candidate job may use; each must carry the budget's rounds and clients.
 ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
@@ -66,9 +67,8 @@ def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
 
 def export_job(run: RunFile, surface: Path, work: Path) -> Path:
     view = activate(surface, run.task, work / "view")
-    import yaml
 
-    knobs = yaml.safe_load((view / run.task / "knobs.yaml").read_text()) or {}
+    knobs = site_env.knobs()  # the view's knobs file (activate points AFR_SURFACE at it)
     job = load_module("job", view / run.task / "job.py")
     recipe = job.build_recipe(dict(run.budget), knobs)
     export_dir = work / "job"
