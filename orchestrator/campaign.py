@@ -78,6 +78,15 @@ def _open_campaign_dir(opts: CampaignOptions, name: str, hashes: dict) -> Path:
     return folder
 
 
+def check_runtime(provider, policy) -> None:
+    """A policy that asks for a stronger runtime gets it or nothing runs (no silent fallback)."""
+    wanted = policy.container.runtime
+    if wanted and wanted not in provider.runtimes():
+        raise CampaignError(f"policy {policy.name!r} asks for container runtime {wanted!r}, which this engine "
+                            f"lacks (it has: {', '.join(sorted(provider.runtimes())) or 'none'}); install it "
+                            f"(gVisor: runsc install) or remove container.runtime from the policy")
+
+
 def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = None) -> Path:
     profile = load_profile(opts.task)
     policy_name = opts.policy or profile.default_policy
@@ -89,6 +98,7 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     data_dir = opts.data_root / opts.task
     verify_prepared(data_dir)  # fails early, before anything is written, when data is missing
     provider = DockerProvider()
+    check_runtime(provider, policy)
     base = find_base(provider)
     campaign_dir = _open_campaign_dir(opts, name, hashes).resolve()
     if not opts.resume:
@@ -200,5 +210,4 @@ def _log(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_
     folder.mkdir(parents=True, exist_ok=True)
     # record.json first, then the row: a logged row always has a complete record.
     records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings})
-    runlog.append(row)
-    return row
+    return runlog.append(row)

@@ -17,7 +17,9 @@ from afr_box.orchestrator.gates import gate_snapshot
 from afr_box.policies.schema import Policy
 from afr_box.profiles.schema import Profile
 from afr_box.sandbox.errors import ImageBuildError
+from afr_box.orchestrator.surface import apply_edits
 from afr_box.sandbox.hashing import hash_tree, tree_digest
+from afr_box.sandbox.outputs import check_outputs
 from afr_box.sandbox.images import build_candidate
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.sandbox.run_file import CONTAINER_PATH, RunFile
@@ -25,7 +27,9 @@ from afr_box.sandbox.spec import OUT, Mount, RunSpec, describe
 from afr_box.sandbox.surface_import import TASKS_DIR
 from afr_box.sandbox.verify import verify_candidate
 
-EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation"}
+EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation",
+                6: "background processes left running"}
+VIOLATION_EXITS = {4, 6}  # the runner's budget checks, the init's stray-process check
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class Proposal:
     description: str
     proposer: str
     sources: list[str] = field(default_factory=list)
+    # File edits on top of `snapshot` ({path under tasks/: new text}), as an agent proposes them;
+    # every path is checked before anything is written.
+    edits: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,7 +123,7 @@ def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[
     if setup.cpuset:  # never ask for more CPU time than the slot has
         limits = limits.model_copy(update={"cpus": min(limits.cpus, len(setup.cpuset.split(",")))})
     return RunSpec(
-        image=image, command=["python", "-m", module],
+        image=image, command=["python", "-m", "afr_box.sandbox.init", module],
         mounts=[Mount(run_file, CONTAINER_PATH), *mounts, Mount(out, OUT, read_only=False)],
         limits=limits, timeout_s=timeout_s, cpuset=setup.cpuset,
         labels={**setup.labels(cand), "afr.phase": phase},
@@ -127,12 +134,14 @@ def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[
 
 def _failure(result: RunResult, phase: str, stats: dict[str, Any]) -> tuple[str, str]:
     """(status, reason) for a container that did not finish cleanly."""
+    if result.out_exceeded:
+        return "violation", f"{phase}: wrote more to /out than the policy's out_size (killed)"
     if result.timed_out:
         return "crash", f"{phase}: timeout (killed after the wall-clock limit)"
     if result.oom_killed:
         return "crash", f"{phase}: out of memory (killed at the policy's memory limit)"
-    if result.exit_code == 4:
-        return "violation", f"{phase}: {stats.get('error', 'budget violation')}"
+    if result.exit_code in VIOLATION_EXITS:
+        return "violation", f"{phase}: {stats.get('error') or EXIT_REASONS[result.exit_code]}"
     detail = stats.get("error") or EXIT_REASONS.get(result.exit_code, f"exit code {result.exit_code}")
     tail = " | ".join(line.strip() for line in result.log_tail.strip().splitlines()[-3:])
     return "crash", f"{phase}: {detail}; log tail: {tail}"[:600]
@@ -150,6 +159,11 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     # gate: on a private copy, before any build
     snapshot = folder / "surface"
     shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
+    refused = apply_edits(snapshot, proposal.edits)
+    if refused:
+        records.write_json(folder / "gate.json", {"ok": False, "reason": f"paths: {refused}",
+                                                  "checks": [("paths", False, refused)]})
+        return _finish(folder, outcome, start, "rejected", f"gate: paths: {refused}")
     gate = phases.run("gate", gate_snapshot, snapshot, setup.task, setup.policy, setup.profile)
     records.write_json(folder / "gate.json", {"ok": gate.ok, "reason": gate.reason, "checks": gate.checks})
     if not gate.ok:
@@ -180,8 +194,15 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
         records.write_json(folder / "resources.json", {
             p: {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
                 "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes} for p, r in results.items()})
+        # Before the host reads anything the container wrote (a symlink would be followed).
+        bad_output = check_outputs(folder / phase, phase, setup.profile.budget.eval_sites())
+        if bad_output:
+            return "violation", f"{phase}: outputs: {bad_output}"
         if not results[phase].ok:
-            return _failure(results[phase], phase, records.read_json_or(folder / phase / f"{phase}_stats.json", {}))
+            stats = records.read_json_or(folder / phase / f"{phase}_stats.json", {})
+            if results[phase].exit_code == 6:
+                stats = records.read_json_or(folder / phase / "init_violation.json", {})
+            return _failure(results[phase], phase, stats)
         return None
 
     failed = run_phase("train")

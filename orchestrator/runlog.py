@@ -4,11 +4,18 @@ The AFR reference columns come first so that the paper's tools read the file unc
 afr-box's own columns follow. Every append rewrites the whole file through a temp file and
 `os.replace`, so a kill -9 at any moment leaves either the old or the new complete file,
 never a torn line. The log is meant to have a single writer (the campaign loop).
+
+The last column chains the rows: each row's `chain` is the sha256 of the previous row's chain
+and this row's other cells, so editing, inserting or deleting a row by hand breaks the chain
+where it happened (`afr-box audit` reports it). It is tamper-evidence against edits, not a
+signature: someone who rewrites every later chain value too is caught only by the candidate
+records the audit compares the rows with.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -18,7 +25,7 @@ from afr_box.orchestrator.durable import atomic_write_text
 AFR_COLUMNS = ("commit", "score", "runtime_seconds", "budget", "status", "target",
                "description", "artifacts")
 BOX_COLUMNS = ("candidate", "image_id", "surface_hash", "policy", "seed", "proposer",
-               "reason", "finished_at")
+               "reason", "finished_at", "chain")
 COLUMNS = AFR_COLUMNS + BOX_COLUMNS
 HEADER = "\t".join(COLUMNS) + "\n"
 
@@ -61,6 +68,7 @@ class Row:
     proposer: str               # baseline / hpo / claude / ...
     reason: str = ""            # gate reason, crash summary, violation reason, review note
     finished_at: str = field(default_factory=utc_now)
+    chain: str = ""             # sha256(previous row's chain + this row); set by RunLog.append
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -88,6 +96,11 @@ class Row:
         cells["runtime_seconds"] = f"{self.runtime_seconds:.1f}"
         cells["seed"] = str(self.seed)
         return "\t".join(str(cells[c]) for c in COLUMNS) + "\n"
+
+    def chained_to(self, previous: str) -> str:
+        """This row's chain value after a row whose chain is `previous` ('' for the first row)."""
+        body = replace(self, chain="").to_line()
+        return hashlib.sha256(f"{previous}\n{body}".encode("utf-8")).hexdigest()
 
     @classmethod
     def from_line(cls, line: str) -> "Row":
@@ -130,14 +143,29 @@ class RunLog:
     def __init__(self, path: Path | str):
         self.path = Path(path)
 
-    def append(self, row: Row) -> None:
-        """Add one row durably: whole new file -> temp file -> fsync -> os.replace."""
+    def append(self, row: Row) -> Row:
+        """Add one row durably (whole new file -> temp file -> fsync -> os.replace), chained to
+        the last row; returns the row as logged."""
+        rows = self.rows()
+        row = replace(row, chain=row.chained_to(rows[-1].chain if rows else ""))
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
         if not old:
             old = HEADER
         elif not old.endswith("\n"):
             old += "\n"
         atomic_write_text(self.path, old + row.to_line())
+        return row
+
+    def chain_breaks(self) -> list[tuple[int, Row, str]]:
+        """(line number, row, why) for every row whose chain value does not follow from the row
+        before it and its own cells: the place of a hand edit, insertion or deletion."""
+        breaks, previous = [], ""
+        for lineno, row in enumerate(self.rows(), start=2):
+            if row.chain != row.chained_to(previous):
+                breaks.append((lineno, row, "its cells or its place in the log changed after it was logged "
+                                            "(an edited row, or a row before it deleted or inserted)"))
+            previous = row.chain
+        return breaks
 
     def rows(self) -> list[Row]:
         """All rows in file order; [] for a missing or empty file."""

@@ -1,10 +1,12 @@
 """A policy's surface resolved to a task's real files, and the baseline snapshot."""
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
-from afr_box.orchestrator.gates import glob_matches
+from afr_box.orchestrator.gates import bad_path_reason, glob_matches
 from afr_box.policies.schema import Policy
 from afr_box.sandbox.surface_import import TASKS_DIR
 
@@ -28,3 +30,37 @@ def baseline_snapshot(task: str, policy: Policy, dest: Path) -> Path:
         shutil.copyfile(TASKS_DIR / rel, dest / rel)
     dest.mkdir(parents=True, exist_ok=True)
     return dest
+
+
+def apply_edits(snapshot: Path, edits: dict[str, str]) -> str:
+    """Write proposed edits ({path under tasks/: text}) into `snapshot`. Every path is checked
+    first (relative, no '..', plain names, no symlinked folder on the way) and nothing is
+    written if one fails: returns why, or '' when all were written. Whether a path is inside
+    the policy surface is the gate's call, on the result."""
+    for rel in edits:
+        why = bad_path_reason(rel) or _through_link(snapshot, rel)
+        if why:
+            return f"{rel!r}: {why}"
+    for rel, text in edits.items():
+        target = snapshot.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    return ""
+
+
+def _through_link(snapshot: Path, rel: str) -> str:
+    """Why writing `rel` would leave the snapshot through a symlink or hit a non-file, or ''."""
+    here = snapshot
+    parts = rel.split("/")
+    for i, part in enumerate(parts):
+        here = here / part
+        try:
+            st = os.lstat(here)
+        except FileNotFoundError:
+            return ""
+        last = i == len(parts) - 1
+        if stat.S_ISLNK(st.st_mode) or not (stat.S_ISREG(st.st_mode) if last else stat.S_ISDIR(st.st_mode)):
+            return f"{'/'.join(parts[:i + 1])} is a symlink or special file in the snapshot"
+    return ""

@@ -8,7 +8,7 @@ capabilities, no-new-privileges, non-root user) is not a policy choice: it is al
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,6 +27,14 @@ class SurfaceLimits(_Strict):
     max_total_bytes: int = Field(256 * 1024, gt=0)
 
 
+_UNITS = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def size_bytes(text: str) -> int:
+    """'512m' -> 536870912 (the engine's own size notation: k, m, g)."""
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
 class ContainerLimits(_Strict):
     user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$", description="uid:gid, never root")
     memory: str = Field("6g", pattern=r"^[0-9]+[kmg]$")
@@ -34,6 +42,11 @@ class ContainerLimits(_Strict):
     pids_limit: int = Field(2048, gt=0, description="threads count too: NVFlare runs ~100 per process")
     tmpfs_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$")
     gpus: int = Field(0, ge=0, description="GPUs per candidate; 0 = CPU only")
+    out_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$",
+                          description="most a phase may write to /out (all files), and per file (fsize ulimit)")
+    nofile: int = Field(4096, gt=0, description="open files per process (ulimit nofile)")
+    runtime: Optional[Literal["runc", "runsc"]] = Field(
+        None, description="OCI runtime; runsc (gVisor) adds a user-space kernel where the host has it")
 
 
 class Policy(_Strict):

@@ -12,9 +12,25 @@ from typing import Optional
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
 from afr_box.sandbox.metering import PeakMemory
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
-from afr_box.sandbox.spec import TMPFS, RunSpec, container_args
+from afr_box.policies.schema import size_bytes
+from afr_box.sandbox.spec import TMPFS, RunSpec, container_args, out_mount
 
 LOG_TAIL_CHARS = 4000
+WAIT_STEP_S = 1.0  # how often a running container's /out is measured
+
+
+def tree_bytes(root: Path) -> int:
+    """Bytes in the regular files under `root` (links not followed); 0 if it vanished."""
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
 
 
 def connect():
@@ -68,15 +84,11 @@ class DockerProvider(SandboxProvider):
     def run(self, spec: RunSpec, log_path: Path) -> RunResult:
         container = self.client.containers.create(**container_args(spec))
         start = time.monotonic()
-        timed_out = False
-        exit_code = None
         try:
             with PeakMemory(container.id) as memory:
                 container.start()
-                try:
-                    exit_code = container.wait(timeout=spec.timeout_s)["StatusCode"]
-                except Exception:  # requests' ReadTimeout: the wall-clock limit, enforced from outside
-                    timed_out = True
+                exit_code, timed_out, out_exceeded = self._wait(container, spec, start)
+                if timed_out or out_exceeded:  # enforced from outside: the whole container goes
                     container.kill()
                     container.wait(timeout=60)
             wall = time.monotonic() - start
@@ -87,11 +99,30 @@ class DockerProvider(SandboxProvider):
             mounts = {TMPFS, *(m.target for m in spec.mounts)}
             diff = [f"{kind} {path}" for kind, path in _changes(container)
                     if not _inside(path, tuple(mounts)) and not _mountpoint_parent(path, mounts)]
-            return RunResult(exit_code=None if timed_out else exit_code, timed_out=timed_out, oom_killed=oom,
-                             wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:],
-                             peak_memory_bytes=memory.peak)
+            return RunResult(exit_code=None if timed_out or out_exceeded else exit_code, timed_out=timed_out,
+                             oom_killed=oom, wall_s=wall, fs_diff=diff, log_tail=logs[-LOG_TAIL_CHARS:],
+                             peak_memory_bytes=memory.peak, out_exceeded=out_exceeded)
         finally:
             container.remove(force=True)
+
+    @staticmethod
+    def _wait(container, spec: RunSpec, start: float) -> tuple[Optional[int], bool, bool]:
+        """(exit code, timed out, out quota exceeded): waits in short steps, measuring /out between
+        them, because a bind mount has no size limit of its own."""
+        import requests
+
+        out = out_mount(spec)
+        quota = size_bytes(spec.limits.out_size)
+        while True:
+            left = spec.timeout_s - (time.monotonic() - start)
+            if left <= 0:
+                return None, True, False
+            try:
+                return container.wait(timeout=min(WAIT_STEP_S, left))["StatusCode"], False, False
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                pass  # still running
+            if out is not None and tree_bytes(out.source) > quota:
+                return None, False, True
 
     def remove_containers(self, labels: dict[str, Optional[str]]) -> int:
         found = self.client.containers.list(all=True, filters={"label": _label_filters(labels)})
@@ -104,6 +135,9 @@ class DockerProvider(SandboxProvider):
         for img in found:
             self.client.images.remove(img.id, force=True)
         return len(found)
+
+    def runtimes(self) -> set[str]:
+        return set((self.client.info().get("Runtimes") or {}).keys())
 
     def copy_from_image(self, image: str, path: str, dest: Path) -> Path:
         container = self.client.containers.create(image=image, command=["true"], network_disabled=True)

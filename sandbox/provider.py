@@ -31,10 +31,11 @@ class RunResult:
     fs_diff: list[str] = field(default_factory=list)
     log_tail: str = ""
     peak_memory_bytes: Optional[int] = None
+    out_exceeded: bool = False  # killed for writing more than the policy's out_size to /out
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.out_exceeded
 
 
 class SandboxProvider(ABC):
@@ -65,6 +66,10 @@ class SandboxProvider(ABC):
     @abstractmethod
     def remove_images(self, labels: dict[str, Optional[str]]) -> int:
         """Remove every image carrying all these labels; return how many."""
+
+    @abstractmethod
+    def runtimes(self) -> set[str]:
+        """The OCI runtimes the engine offers (e.g. {"runc"}, plus "runsc" with gVisor)."""
 
     @abstractmethod
     def copy_from_image(self, image: str, path: str, dest: Path) -> Path:

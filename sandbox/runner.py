@@ -1,12 +1,14 @@
 """The fixed training runner (runs inside the candidate's training container).
 
-    python -m afr_box.sandbox.runner
+    python -m afr_box.sandbox.init afr_box.sandbox.runner
 
-Reads the budget from the read-only run file, asks the candidate's `job.py` for its recipe,
-exports it, checks the exported job against the budget (workflow, rounds, clients), applies
-the harness's fixed simulator settings, runs the NVFlare simulator with the budget's client
-count and writes to /out: `model.npz` (final global weights, numpy, no pickle), `train_stats.json`.
-Exit codes: 0 ok, 2 simulator failed, 3 candidate job failed to build, 4 budget violation.
+Reads the budget from the read-only run file, runs the candidate's `job.py` in a child
+process to export its recipe, checks the exported job against the budget (workflow, rounds,
+clients) from the outside, applies the harness's fixed simulator settings, runs the NVFlare
+simulator with the budget's client count and writes to /out: `model.npz` (final global
+weights, numpy, no pickle), `train_stats.json`. After each candidate step nothing may be left
+running. Exit codes: 0 ok, 2 simulator failed, 3 candidate job failed to build, 4 budget
+violation.
 """
 from __future__ import annotations
 
@@ -16,14 +18,19 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from afr_box.sandbox.errors import BudgetViolation
+from afr_box.sandbox.export_job import ERROR_FILE
+from afr_box.sandbox.init import in_sandbox
+from afr_box.sandbox.processes import describe, make_undumpable, strays_after
 from afr_box.sandbox.run_file import RunFile
-from afr_box.sandbox.surface_import import activate, load_module
-from afr_box.tasks import site_env
+from afr_box.sandbox.surface_import import activate
+
+
+class JobFailed(Exception):
+    """The candidate's job.py raised or exited while building its recipe."""
 
 # Workflows a candidate job may use; each must carry the budget's rounds and clients.
 ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
@@ -66,17 +73,32 @@ def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_job(run: RunFile, surface: Path, work: Path) -> Path:
-    view = activate(surface, run.task, work / "view")
-
-    knobs = site_env.knobs()  # the view's knobs file (activate points AFR_SURFACE at it)
-    job = load_module("job", view / run.task / "job.py")
-    recipe = job.build_recipe(dict(run.budget), knobs)
+    """Build the merged view here (trusted), run the candidate's job.py in a child process,
+    and find the exported job from the outside."""
+    activate(surface, run.task, work / "view")
+    export = subprocess.run([sys.executable, "-m", "afr_box.sandbox.export_job", str(work)], start_new_session=True)
+    _no_strays("job.py")
+    error_file = work / ERROR_FILE
+    error = error_file.read_text(errors="replace")[:2000] if error_file.is_file() else ""
+    if export.returncode == 4:
+        raise BudgetViolation(error.removeprefix("budget violation: ") or "job.py reported a budget violation")
+    if export.returncode != 0:
+        raise JobFailed(error or f"job.py failed (exit code {export.returncode})")
     export_dir = work / "job"
-    recipe.export(str(export_dir))
-    apps = [p for p in export_dir.iterdir() if p.is_dir()]
+    apps = [p for p in export_dir.iterdir() if p.is_dir()] if export_dir.is_dir() else []
     if len(apps) != 1:
         raise BudgetViolation(f"expected one exported job, found {[p.name for p in apps]}")
     return apps[0]
+
+
+def _no_strays(what: str) -> None:
+    """In a sandbox container nothing but the init and this runner may be left running after a
+    candidate step: a leftover process could rewrite the job or the outputs after the checks."""
+    if not in_sandbox():
+        return  # a bare run on the host (`afr-box bench`) shares the host's process table
+    found = strays_after({1, os.getpid()})
+    if found:
+        raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
 
 
 def run_simulator(job_dir: Path, workspace: Path, clients: int) -> int:
@@ -108,6 +130,7 @@ def save_weights(weights: dict, path: Path) -> None:
 
 
 def main(out: Path = Path(os.environ.get("AFR_OUT", "/out")), work: Path = Path("/tmp/afr-train")) -> int:
+    make_undumpable()  # candidate processes run as the same user: they must not ptrace this one
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
     surface = Path(os.environ.get("AFR_SURFACE", "/surface"))
     shutil.rmtree(work, ignore_errors=True)
@@ -123,13 +146,14 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", "/out")), work: Path = Path(
     try:
         job_dir = export_job(run, surface, work)
         check_job(job_dir, run.budget)
+        rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
+        _no_strays("the NVFlare run")
     except BudgetViolation as exc:
         print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
         return finish(4, error=f"budget violation: {exc}")
-    except Exception as exc:  # candidate code failed while building its job
-        traceback.print_exc()
-        return finish(3, error=f"job.py failed: {type(exc).__name__}: {exc}")
-    rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
+    except JobFailed as exc:
+        print(f"JOB FAILED: {exc}", file=sys.stderr)
+        return finish(3, error=str(exc))
     if rc != 0:
         return finish(2, error=f"NVFlare simulator exited with {rc}")
     try:

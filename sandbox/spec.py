@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from afr_box.policies.schema import ContainerLimits
+from afr_box.policies.schema import ContainerLimits, size_bytes
 
 TMPFS = "/tmp"
 OUT = "/out"
@@ -63,8 +63,11 @@ def container_args(spec: RunSpec) -> dict[str, Any]:
         memswap_limit=spec.limits.memory,
         nano_cpus=int(spec.limits.cpus * 1e9),
         ipc_mode="private",
+        ulimits=_ulimits(spec.limits),
         detach=True,
     )
+    if spec.limits.runtime:
+        args["runtime"] = spec.limits.runtime
     if spec.cpuset:
         args["cpuset_cpus"] = spec.cpuset
     if spec.gpu_ids:
@@ -72,6 +75,19 @@ def container_args(spec: RunSpec) -> dict[str, Any]:
 
         args["device_requests"] = [docker.types.DeviceRequest(device_ids=spec.gpu_ids, capabilities=[["gpu"]])]
     return args
+
+
+def _ulimits(limits: ContainerLimits) -> list:
+    import docker.types
+
+    fsize = size_bytes(limits.out_size)  # no single file may be larger than all of /out
+    return [docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+            docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
+            docker.types.Ulimit(name="core", soft=0, hard=0)]
+
+
+def out_mount(spec: RunSpec) -> Optional[Mount]:
+    return next((m for m in spec.mounts if not m.read_only), None)
 
 
 def describe(spec: RunSpec) -> dict[str, Any]:
@@ -82,6 +98,9 @@ def describe(spec: RunSpec) -> dict[str, Any]:
     record["gpu_ids"] = list(spec.gpu_ids)
     record["timeout_s"] = spec.timeout_s
     record["seccomp"] = "engine default profile"
+    record["runtime"] = spec.limits.runtime or "engine default (runc)"
+    record["ulimits"] = {u["Name"]: u["Hard"] for u in args["ulimits"]}
+    record["out_quota_bytes"] = size_bytes(spec.limits.out_size)
     record["mounts"] = [{**asdict(m), "source": str(m.source)} for m in spec.mounts]
     record.pop("volumes", None)
     return record

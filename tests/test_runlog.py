@@ -6,6 +6,8 @@ import os
 import pytest
 
 from afr_box.orchestrator import durable
+from dataclasses import replace
+
 from afr_box.orchestrator.runlog import COLUMNS, HEADER, Row, RunLog, RunLogError
 
 
@@ -24,7 +26,7 @@ def test_header_and_column_order(tmp_path):
     assert COLUMNS[:8] == ("commit", "score", "runtime_seconds", "budget", "status", "target",
                            "description", "artifacts")
     assert COLUMNS[8:] == ("candidate", "image_id", "surface_hash", "policy", "seed",
-                           "proposer", "reason", "finished_at")
+                           "proposer", "reason", "finished_at", "chain")
     log = RunLog(tmp_path / "results.tsv")
     log.append(make_row("0001"))
     lines = log.path.read_text().splitlines()
@@ -37,10 +39,10 @@ def test_round_trip_and_formatting(tmp_path):
     rows = [make_row("0000", "keep", 0.1 + 0.2, proposer="baseline"),
             make_row("0001", "rejected", None, reason="path outside\tsurface\nsecond line",
                      description="multi\nline\tdesc")]
-    for r in rows:
-        log.append(r)
+    logged = [log.append(r) for r in rows]
     back = log.rows()
-    assert back == rows and back[0].score == 0.1 + 0.2  # repr keeps every digit
+    assert back == logged and back[0].score == 0.1 + 0.2  # repr keeps every digit
+    assert [replace(r, chain="") for r in back] == rows
     assert back[0].runtime_seconds == 12.3
     assert back[1].score is None and back[1].reason == "path outside surface second line"
     assert back[1].description == "multi line desc"
@@ -109,7 +111,7 @@ def test_malformed_line_names_line_number(tmp_path):
     log.append(make_row("0002"))
     with log.path.open("a") as fh:
         fh.write("too\tfew\tfields\n")
-    with pytest.raises(RunLogError, match=r"results\.tsv:4: .*16 tab-separated fields, got 3"):
+    with pytest.raises(RunLogError, match=r"results\.tsv:4: .*17 tab-separated fields, got 3"):
         log.rows()
     lines = log.path.read_text().splitlines(keepends=True)
     lines[3] = make_row("0003").to_line().replace("\t42\t", "\tforty-two\t")
@@ -125,3 +127,20 @@ def test_bad_header_and_bad_status(tmp_path):
         RunLog(path).rows()
     with pytest.raises(ValueError, match="status"):
         make_row("0001", "maybe")
+
+
+def test_chain_links_every_row_and_finds_an_edited_or_deleted_row(tmp_path):
+    log = RunLog(tmp_path / "results.tsv")
+    for i, score in enumerate((0.5, 0.6, 0.55, 0.7)):
+        log.append(make_row(f"{i:04d}", "keep", score))
+    rows = log.rows()
+    assert all(len(r.chain) == 64 for r in rows) and len({r.chain for r in rows}) == 4
+    assert log.chain_breaks() == []
+    original = log.path.read_text()
+    # edit one score by hand: exactly that row (line 3) is reported
+    log.path.write_text(original.replace("\t0.6\t", "\t0.9\t"))
+    assert [(line, row.candidate) for line, row, _ in log.chain_breaks()] == [(3, "0001")]
+    # delete a row: the row after the gap is reported
+    lines = original.splitlines(keepends=True)
+    log.path.write_text("".join(lines[:3] + lines[4:]))
+    assert [(line, row.candidate) for line, row, _ in log.chain_breaks()] == [(4, "0003")]

@@ -1,0 +1,44 @@
+"""Runs the candidate's `job.py` and exports its recipe, in a process of its own.
+
+    python -m afr_box.sandbox.export_job <work dir>
+
+Started by the runner with the merged task view already on PYTHONPATH. Candidate code runs
+here, never in the runner's own process, so whatever it patches or sets (harness modules,
+environment variables, the budget dict) dies with this process; the runner checks what was
+exported from the outside. Exit codes: 0 exported, 3 job.py failed, 4 budget violation.
+The error (if any) goes to <work>/export_error.txt.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from afr_box.sandbox.errors import BudgetViolation
+from afr_box.sandbox.run_file import RunFile
+from afr_box.sandbox.surface_import import load_module
+from afr_box.tasks import site_env
+
+ERROR_FILE = "export_error.txt"
+
+
+def main(work: Path) -> int:
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", "/run/run.json"))
+    view = Path(os.environ["AFR_SURFACE"])
+    try:
+        job = load_module("job", view / run.task / "job.py")
+        recipe = job.build_recipe(dict(run.budget), site_env.knobs())
+        recipe.export(str(work / "job"))
+    except BudgetViolation as exc:
+        (work / ERROR_FILE).write_text(f"budget violation: {exc}")
+        return 4
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from candidate code too
+        traceback.print_exc()
+        (work / ERROR_FILE).write_text(f"job.py failed: {type(exc).__name__}: {exc}")
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,84 @@
+"""Process hygiene inside a container: who else is running, make ourselves untouchable.
+
+Every process in a candidate container runs as the same unprivileged user, so trusted
+harness processes (the init, the runner) protect themselves by becoming non-dumpable: the
+kernel then refuses ptrace, /proc/<pid>/mem and /proc/<pid>/environ access to them from
+processes without CAP_SYS_PTRACE (dropped in every container).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from pathlib import Path
+
+PR_SET_DUMPABLE = 4
+PROC = Path("/proc")
+
+
+def make_undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0). A no-op where libc or prctl is unavailable (not Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _state_and_name(pid: int) -> tuple[str, str]:
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return "", ""
+    name = raw[raw.find("(") + 1:raw.rfind(")")]
+    state = raw[raw.rfind(")") + 2:raw.rfind(")") + 3]
+    return state, name
+
+
+def other_processes(exclude: set[int]) -> dict[int, str]:
+    """Live (non-zombie) processes in this pid namespace except `exclude`: {pid: command name}."""
+    found = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) in exclude:
+            continue
+        state, name = _state_and_name(int(entry.name))
+        if state and state not in "ZX":
+            found[int(entry.name)] = name
+    return found
+
+
+def reap() -> None:
+    """Collect exited children (an init must, or they stay zombies)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def strays_after(exclude: set[int], grace_s: float = 1.0) -> dict[int, str]:
+    """Processes still alive `grace_s` after the work that started them ended (exiting ones get
+    that long to finish), then killed. Returns what was found, for the violation report."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        reap()
+        found = other_processes(exclude)
+        if not found or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    time.sleep(0.05)
+    reap()
+    return found
+
+
+def describe(found: dict[int, str]) -> str:
+    return ", ".join(f"pid {pid} ({name})" for pid, name in sorted(found.items())[:8]) + (
+        f" and {len(found) - 8} more" if len(found) > 8 else "")
