@@ -5,7 +5,7 @@
 """
 from setuptools import find_packages, setup
 
-FOLDERS = ["orchestrator", "sandbox", "profiles", "policies", "tasks", "reports"]
+FOLDERS = ["orchestrator", "sandbox", "profiles", "policies", "tasks", "reports", "security"]
 
 packages, package_dir = [], {}
 for folder in FOLDERS:

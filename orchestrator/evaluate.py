@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from afr_box.orchestrator import records
-from afr_box.orchestrator.gates import gate_snapshot
+from afr_box.orchestrator.gates import gate_snapshot, walk_snapshot
 from afr_box.policies.schema import Policy
 from afr_box.profiles.schema import Profile
 from afr_box.sandbox.errors import ImageBuildError
@@ -115,17 +115,39 @@ def _run_file(setup: Setup, folder: Path, phase: str, cand: str, seed: int) -> P
                    candidate=cand).write(folder / f"run-{phase}.json")
 
 
+# What runs in each phase's container, and what it is given (read-only) besides the run file
+# and its own /out. Train and infer run in the candidate image; score only in the base image.
+PHASE_MODULES = {"train": "afr_box.sandbox.runner", "infer": "afr_box.sandbox.infer",
+                 "score": "afr_box.sandbox.scorer"}
+PHASE_IMAGES = {"train": "candidate", "infer": "candidate", "score": "base"}
+
+
+def phase_inputs(data_dir: Path, folder: Path) -> dict[str, list[Mount]]:
+    return {
+        "train": [Mount(data_dir / "train", "/data")],
+        "infer": [Mount(folder / "train" / "model.npz", "/model/model.npz"), Mount(data_dir / "test_inputs", "/data")],
+        "score": [Mount(folder / "train", "/train"), Mount(folder / "infer" / "predictions", "/predictions"),
+                  Mount(data_dir / "test_labels", "/labels")],
+    }
+
+
+def phase_spec(phase: str, image: str, run_file: Path, inputs: list[Mount], out: Path, limits,
+               timeout_s: float, **extra) -> RunSpec:
+    """The one container layout of a phase (used to run it, and to describe it in a review)."""
+    return RunSpec(image=image, command=["python", "-m", "afr_box.sandbox.init", PHASE_MODULES[phase]],
+                   mounts=[Mount(run_file, CONTAINER_PATH), *inputs, Mount(out, OUT, read_only=False)],
+                   limits=limits, timeout_s=timeout_s, **extra)
+
+
 def _container(setup: Setup, folder: Path, phase: str, image: str, mounts: list[Mount], cand: str,
-               seed: int, timeout_s: float, module: str, gpus: bool = True) -> RunSpec:
+               seed: int, timeout_s: float, gpus: bool = True) -> RunSpec:
     run_file = _run_file(setup, folder, phase, cand, seed)
     out = records.writable_out(folder / phase, setup.policy.container.user)
     limits = setup.policy.container
     if setup.cpuset:  # never ask for more CPU time than the slot has
         limits = limits.model_copy(update={"cpus": min(limits.cpus, len(setup.cpuset.split(",")))})
-    return RunSpec(
-        image=image, command=["python", "-m", "afr_box.sandbox.init", module],
-        mounts=[Mount(run_file, CONTAINER_PATH), *mounts, Mount(out, OUT, read_only=False)],
-        limits=limits, timeout_s=timeout_s, cpuset=setup.cpuset,
+    return phase_spec(
+        phase, image, run_file, mounts, out, limits, timeout_s, cpuset=setup.cpuset,
         labels={**setup.labels(cand), "afr.phase": phase},
         name=f"afr-{setup.campaign}-{cand}-{phase}"[:120],
         gpu_ids=list(setup.gpu_ids) if gpus else [],
@@ -158,6 +180,12 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
                                                   "sources": proposal.sources, "seed": seed})
     # gate: on a private copy, before any build
     snapshot = folder / "surface"
+    # Links are judged on the proposal itself: the private copy would turn a hardlink into a plain file.
+    (listed, detail), _ = walk_snapshot(Path(proposal.snapshot))
+    if not listed:
+        records.write_json(folder / "gate.json", {"ok": False, "reason": f"file-types: {detail}",
+                                                  "checks": [("file-types", False, detail)]})
+        return _finish(folder, outcome, start, "rejected", f"gate: file-types: {detail}")
     shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
     refused = apply_edits(snapshot, proposal.edits)
     if refused:
@@ -182,10 +210,8 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
                                                "base_id": setup.base.id, "layers": image.layers,
                                                "labels": image.labels, "size": image.size})
     budget = setup.profile.budget
-    specs = {
-        "train": _container(setup, folder, "train", image.id, [Mount(setup.data_dir / "train", "/data")],
-                            cand, seed, budget.timeout_s, "afr_box.sandbox.runner"),
-    }
+    inputs = phase_inputs(setup.data_dir, folder)
+    specs = {"train": _container(setup, folder, "train", image.id, inputs["train"], cand, seed, budget.timeout_s)}
     results: dict[str, RunResult] = {}
 
     def run_phase(phase: str) -> Optional[tuple[str, str]]:
@@ -194,6 +220,8 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
         records.write_json(folder / "resources.json", {
             p: {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
                 "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes} for p, r in results.items()})
+        if results[phase].out_exceeded:  # killed mid-write: what it left is junk, the quota is the finding
+            return _failure(results[phase], phase, {})
         # Before the host reads anything the container wrote (a symlink would be followed).
         bad_output = check_outputs(folder / phase, phase, setup.profile.budget.eval_sites())
         if bad_output:
@@ -207,17 +235,11 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
 
     failed = run_phase("train")
     if not failed:
-        specs["infer"] = _container(
-            setup, folder, "infer", image.id,
-            [Mount(folder / "train" / "model.npz", "/model/model.npz"), Mount(setup.data_dir / "test_inputs", "/data")],
-            cand, seed, budget.timeout_s, "afr_box.sandbox.infer")
+        specs["infer"] = _container(setup, folder, "infer", image.id, inputs["infer"], cand, seed, budget.timeout_s)
         failed = run_phase("infer")
     if not failed:
-        specs["score"] = _container(
-            setup, folder, "score", setup.base.id,
-            [Mount(folder / "train", "/train"), Mount(folder / "infer" / "predictions", "/predictions"),
-             Mount(setup.data_dir / "test_labels", "/labels")],
-            cand, seed, budget.timeout_s, "afr_box.sandbox.scorer", gpus=False)
+        specs["score"] = _container(setup, folder, "score", setup.base.id, inputs["score"], cand, seed,
+                                    budget.timeout_s, gpus=False)
         failed = run_phase("score")
         if failed and results["score"].exit_code == 5:
             score = records.read_json_or(folder / "score" / "score.json", {})

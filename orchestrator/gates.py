@@ -37,6 +37,18 @@ STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
 
 Check = tuple[bool, str]
 
+# The gate's checks in the order they run, with what each refuses (for policy reviews).
+GATE_CHECKS = {
+    "file-types": "only regular files (one link) and directories; symlinks, hardlinks, devices, fifos refused",
+    "paths": "relative paths of [A-Za-z0-9_.-] names; absolute paths, '..', odd bytes refused",
+    "surface": "every file matches one of the policy's surface globs",
+    "limits": "the policy's file count and size limits",
+    "text": "UTF-8 text without NUL bytes; Python files compile (never run)",
+    "startup-hooks": "no sitecustomize, usercustomize or .pth files",
+    "contract": "client.py and job.py keep the NVFlare contract (no hard-coded budget)",
+    "knobs": "the knobs file is a mapping without budget fields; local_steps within the profile's bounds",
+}
+
 
 @dataclass(frozen=True)
 class GateResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
+from afr_box.sandbox.hashing import sha256_file
 from afr_box.sandbox.metering import PeakMemory
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.policies.schema import size_bytes
@@ -52,6 +53,7 @@ class DockerProvider(SandboxProvider):
 
     def __init__(self, client=None):
         self.client = client or connect()
+        self.started: list[str] = []  # ids of the containers this provider ran (for leftover checks)
 
     def build_image(self, context, dockerfile, tag, buildargs, labels) -> str:
         import docker
@@ -83,6 +85,7 @@ class DockerProvider(SandboxProvider):
 
     def run(self, spec: RunSpec, log_path: Path) -> RunResult:
         container = self.client.containers.create(**container_args(spec))
+        self.started.append(container.id)
         start = time.monotonic()
         try:
             with PeakMemory(container.id) as memory:
@@ -135,6 +138,26 @@ class DockerProvider(SandboxProvider):
         for img in found:
             self.client.images.remove(img.id, force=True)
         return len(found)
+
+    def top_layer(self, image: str) -> Optional[dict[str, str]]:
+        import docker
+
+        try:
+            attrs = self.client.images.get(image).attrs
+        except docker.errors.ImageNotFound:
+            return None
+        upper = (attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
+        if not upper or not os.access(upper, os.R_OK | os.X_OK):
+            return None
+        found = {}
+        for root, dirs, files in os.walk(upper):
+            for name in dirs + files:
+                full = os.path.join(root, name)
+                st = os.lstat(full)
+                rel = os.path.relpath(full, upper)
+                found[rel] = ("dir" if stat.S_ISDIR(st.st_mode) else "link" if stat.S_ISLNK(st.st_mode)
+                              else sha256_file(Path(full)) if stat.S_ISREG(st.st_mode) else "other")
+        return found
 
     def runtimes(self) -> set[str]:
         return set((self.client.info().get("Runtimes") or {}).keys())

@@ -6,7 +6,8 @@ Started by the runner with the merged task view already on PYTHONPATH. Candidate
 here, never in the runner's own process, so whatever it patches or sets (harness modules,
 environment variables, the budget dict) dies with this process; the runner checks what was
 exported from the outside. Exit codes: 0 exported, 3 job.py failed, 4 budget violation.
-The error (if any) goes to <work>/export_error.txt.
+The error (if any) is the last stdout line starting with ERROR_PREFIX (a pipe, not a file: the
+candidate may have filled /tmp).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from afr_box.sandbox.run_file import RunFile
 from afr_box.sandbox.surface_import import load_module
 from afr_box.tasks import site_env
 
-ERROR_FILE = "export_error.txt"
+ERROR_PREFIX = "AFR-EXPORT-ERROR: "
 
 
 def main(work: Path) -> int:
@@ -31,13 +32,17 @@ def main(work: Path) -> int:
         recipe = job.build_recipe(dict(run.budget), site_env.knobs())
         recipe.export(str(work / "job"))
     except BudgetViolation as exc:
-        (work / ERROR_FILE).write_text(f"budget violation: {exc}")
+        _report(f"budget violation: {exc}")
         return 4
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from candidate code too
         traceback.print_exc()
-        (work / ERROR_FILE).write_text(f"job.py failed: {type(exc).__name__}: {exc}")
+        _report(f"job.py failed: {type(exc).__name__}: {exc}")
         return 3
     return 0
+
+
+def _report(error: str) -> None:
+    print("\n" + ERROR_PREFIX + " ".join(error.split())[:2000], flush=True)
 
 
 if __name__ == "__main__":

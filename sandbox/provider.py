@@ -68,6 +68,11 @@ class SandboxProvider(ABC):
         """Remove every image carrying all these labels; return how many."""
 
     @abstractmethod
+    def top_layer(self, image: str) -> Optional[dict[str, str]]:
+        """What the image's top layer itself holds, read from the engine's storage (not from a
+        build context): {path: sha256, or "dir" / "link" / "other"}; None where unreadable."""
+
+    @abstractmethod
     def runtimes(self) -> set[str]:
         """The OCI runtimes the engine offers (e.g. {"runc"}, plus "runsc" with gVisor)."""
 

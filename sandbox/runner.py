@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from afr_box.sandbox.errors import BudgetViolation
-from afr_box.sandbox.export_job import ERROR_FILE
+from afr_box.sandbox.export_job import ERROR_PREFIX
 from afr_box.sandbox.init import in_sandbox
 from afr_box.sandbox.processes import describe, make_undumpable, strays_after
 from afr_box.sandbox.run_file import RunFile
@@ -49,6 +49,12 @@ def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
         raise BudgetViolation(f"expected one server config in the exported job, found {len(configs)}")
     cfg_path = configs[0]
     cfg = json.loads(cfg_path.read_text())
+    meta_file = job_dir / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if meta.get("min_clients", budget["clients"]) != budget["clients"]:
+        raise BudgetViolation(f"job sets min_clients={meta['min_clients']!r} but the budget says {budget['clients']} clients")
+    if any(sites != ["@ALL"] for sites in meta.get("deploy_map", {}).values()):
+        raise BudgetViolation(f"job deploys to {meta['deploy_map']}, not to every budget site (@ALL)")
     workflows = cfg.get("workflows", [])
     if len(workflows) != 1 or workflows[0].get("path") not in ALLOWED_WORKFLOWS:
         raise BudgetViolation(f"job must have exactly one workflow from {sorted(ALLOWED_WORKFLOWS)}, "
@@ -76,10 +82,12 @@ def export_job(run: RunFile, surface: Path, work: Path) -> Path:
     """Build the merged view here (trusted), run the candidate's job.py in a child process,
     and find the exported job from the outside."""
     activate(surface, run.task, work / "view")
-    export = subprocess.run([sys.executable, "-m", "afr_box.sandbox.export_job", str(work)], start_new_session=True)
+    export = subprocess.run([sys.executable, "-m", "afr_box.sandbox.export_job", str(work)], start_new_session=True,
+                            stdout=subprocess.PIPE, text=True, errors="replace")
+    sys.stdout.write(export.stdout)  # the candidate's own output stays in the log
     _no_strays("job.py")
-    error_file = work / ERROR_FILE
-    error = error_file.read_text(errors="replace")[:2000] if error_file.is_file() else ""
+    errors = [line[len(ERROR_PREFIX):] for line in export.stdout.splitlines() if line.startswith(ERROR_PREFIX)]
+    error = errors[-1] if errors else ""
     if export.returncode == 4:
         raise BudgetViolation(error.removeprefix("budget violation: ") or "job.py reported a budget violation")
     if export.returncode != 0:

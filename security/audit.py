@@ -1,0 +1,132 @@
+"""`afr-box audit runs/<campaign>`: re-verify a finished campaign after the fact.
+
+- results.tsv: the hash chain holds (no row edited, inserted or deleted), each candidate once;
+- every row agrees with its candidate record (record.json, the scorer's score.json, the
+  surface snapshot's hash), and every record has its row;
+- the campaign's profile and policy copies still hash as recorded;
+- every candidate image still present is the recorded one: labels naming its surface and base,
+  the base's layers plus one, and a top layer (read from the engine's storage, not a build
+  context) holding exactly the surface snapshot's files, byte for byte.
+Images removed since (`afr-box clean --images`) are reported as not re-checked, not as failures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from afr_box.orchestrator import records
+from afr_box.orchestrator.runlog import Row, RunLog, RunLogError
+from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.sandbox.provider import SandboxProvider
+
+
+@dataclass
+class AuditReport:
+    campaign: Path
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows: int = 0
+    images_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        verdict = "OK" if self.ok else f"{len(self.problems)} problem(s)"
+        return (f"audit of {self.campaign.name}: {self.rows} rows, chain checked, {self.images_checked} image(s) "
+                f"re-checked, {len(self.notes)} note(s): {verdict}")
+
+
+def _settings(folder: Path, meta: dict, report: AuditReport) -> None:
+    for copy, key in (("profile.yaml", "profile_sha256"), ("policy.yaml", "policy_sha256")):
+        if key in meta and (folder / copy).is_file() and sha256_file(folder / copy) != meta[key]:
+            report.problems.append(f"{copy}: no longer hashes as recorded in campaign.json ({key})")
+
+
+def _row_vs_record(folder: Path, row: Row, report: AuditReport) -> None:
+    where = f"row {row.candidate}"
+    record = records.read_json_or(folder / row.artifacts / records.RECORD, None)
+    if record is None:
+        report.problems.append(f"{where}: no record at {row.artifacts}/{records.RECORD}")
+        return
+    logged = {k: v for k, v in row.__dict__.items() if k != "chain"}
+    differs = [k for k, v in logged.items() if k in record and record[k] != v]
+    if differs:
+        report.problems.append(f"{where}: results.tsv disagrees with its record on {', '.join(differs)} "
+                               f"(e.g. {differs[0]}: log {logged[differs[0]]!r}, record {record[differs[0]]!r})")
+    if row.score is not None:
+        score = records.read_json_or(folder / row.artifacts / "score" / "score.json", {}).get("score")
+        if score != row.score:
+            report.problems.append(f"{where}: logged score {row.score!r} but the scorer wrote {score!r}")
+    snapshot = folder / row.artifacts / "surface"
+    if row.surface_hash and (not snapshot.is_dir() or tree_digest(hash_tree(snapshot)) != row.surface_hash):
+        report.problems.append(f"{where}: the surface snapshot on disk no longer hashes to {row.surface_hash[:16]}")
+
+
+def _image(folder: Path, row: Row, base_id: str, provider: SandboxProvider, report: AuditReport) -> None:
+    where = f"row {row.candidate} image {row.image_id[:19]}"
+    info = provider.image_info(row.image_id)
+    if info is None:
+        report.notes.append(f"{where}: removed from the engine; its layers were not re-checked")
+        return
+    report.images_checked += 1
+    if info.id != row.image_id:
+        report.problems.append(f"{where}: the engine returns another image ({info.id[:19]})")
+    if info.labels.get("afr.surface-hash") != row.surface_hash or info.labels.get("afr.base-id") != base_id:
+        report.problems.append(f"{where}: labels name surface {info.labels.get('afr.surface-hash', '')[:16]} and "
+                               f"base {info.labels.get('afr.base-id', '')[:19]}, not the recorded ones")
+    base = provider.image_info(base_id)
+    if base is None:
+        report.notes.append(f"{where}: base image {base_id[:19]} removed; layer count not re-checked")
+    elif info.layers[:-1] != base.layers:
+        report.problems.append(f"{where}: not the recorded base plus one layer ({len(info.layers)} layers)")
+    layer = provider.top_layer(info.id)
+    if layer is None:
+        report.notes.append(f"{where}: the engine's storage is not readable here; top layer not re-checked")
+        return
+    snapshot = hash_tree(folder / row.artifacts / "surface")
+    files = {k[len("surface/"):]: v for k, v in layer.items() if k.startswith("surface/") and v != "dir"}
+    outside = sorted(k for k in layer if k != "surface" and not k.startswith("surface/"))
+    if outside:
+        report.problems.append(f"{where}: top layer holds files outside /surface: {', '.join(outside[:5])}")
+    if files != snapshot:
+        extra = sorted(set(files) - set(snapshot)) + sorted(k for k in files if k in snapshot and files[k] != snapshot[k])
+        report.problems.append(f"{where}: top layer differs from the surface snapshot "
+                               f"({', '.join(extra[:5]) or 'files missing'})")
+
+
+def audit(folder: Path, provider: Optional[SandboxProvider]) -> AuditReport:
+    folder = Path(folder)
+    report = AuditReport(campaign=folder)
+    meta = records.read_json_or(folder / "campaign.json", None)
+    if meta is None:
+        report.problems.append("campaign.json is missing or unreadable")
+        meta = {}
+    _settings(folder, meta, report)
+    runlog = RunLog(folder / "results.tsv")
+    try:
+        rows = runlog.rows()
+        breaks = runlog.chain_breaks()
+    except RunLogError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.rows = len(rows)
+    for lineno, row, why in breaks:
+        report.problems.append(f"results.tsv:{lineno} (candidate {row.candidate}): hash chain broken: {why}")
+    seen: set[str] = set()
+    for row in rows:
+        if row.candidate in seen:
+            report.problems.append(f"row {row.candidate}: logged more than once")
+        seen.add(row.candidate)
+        _row_vs_record(folder, row, report)
+        if row.image_id and provider is not None:
+            _image(folder, row, meta.get("base_image_id", ""), provider, report)
+    for rec in sorted((folder / "candidates").glob(f"*/{records.RECORD}")):
+        if rec.parent.name not in seen:
+            report.problems.append(f"candidate {rec.parent.name}: has a record but no row in results.tsv "
+                                   f"(a deleted row, or an interrupted campaign not resumed)")
+    if provider is None:
+        report.notes.append("no container engine: images were not re-checked")
+    return report

@@ -1,0 +1,182 @@
+"""Runs the attack suite against a policy on a task, through the real sandbox.
+
+The suite is a campaign of hostile candidates (`runs/attacks-<policy>-<task>/`, with the
+usual results.tsv and candidate records): first the untouched baseline as a control (it must
+be scored, or a broken harness would make every attack look blocked), then one candidate per
+attack. Each attack must end rejected, crashed or in violation for the reason its definition
+states. Before and after, the host is fingerprinted: the prepared data, the harness code, the
+base image, sensitive host files; after, no process of the sandbox user and no suite
+container may be left. The verdicts go to `attacks.json`, which `policy review` prints and
+campaign reports include.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from afr_box.orchestrator import records
+from afr_box.orchestrator.campaign import _log, check_runtime
+from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate
+from afr_box.orchestrator.proposers.baseline import BaselineProposer
+from afr_box.orchestrator.runlog import RunLog, utc_now
+from afr_box.policies.schema import load_policy, policy_path
+from afr_box.profiles.schema import load_profile
+from afr_box.sandbox.docker_provider import DockerProvider
+from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.sandbox.images import find_base
+from afr_box.security.attacks import Attack, load_suite
+from afr_box.tasks.prepared import verify_prepared
+
+RESULTS = "attacks.json"
+PRUNE_BYTES = 16 * 1024 ** 2  # outputs of fill attacks are evidence by name and size, not content
+HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts")
+
+
+class SuiteError(RuntimeError):
+    """The suite could not give a verdict (the control was not scored, the data is missing...)."""
+
+
+@dataclass
+class AttackResult:
+    name: str
+    threat: str
+    description: str
+    candidate: str
+    status: str
+    reason: str
+    blocked: bool
+    blocked_by: str
+    runtime_s: float
+    pruned: list[str] = field(default_factory=list)
+
+
+def suite_name(policy: str, task: str) -> str:
+    return f"attacks-{policy}-{task}"
+
+
+def _harness_dirs() -> list[Path]:
+    import afr_box.sandbox
+    root = Path(afr_box.sandbox.__file__).resolve().parents[1]
+    return [root / d for d in ("sandbox", "orchestrator", "tasks", "policies", "profiles", "security")]
+
+
+def _tree(root: Path) -> str:
+    return tree_digest({k: v for k, v in hash_tree(root).items() if "__pycache__" not in k})
+
+
+def processes_of(container_ids: list[str]) -> list[int]:
+    """Host processes still in the cgroup of any of these containers (none may outlive them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cgroup = (entry / "cgroup").read_text()
+            except OSError:
+                continue
+            if any(cid in cgroup for cid in container_ids):
+                found.append(int(entry.name))
+    return found
+
+
+def host_fingerprint(data_dir: Path, provider, base_ref: str) -> dict[str, str]:
+    state = {"data": _tree(data_dir), "base_image": (provider.image_info(base_ref) or None).id}
+    state.update({f"harness:{d.name}": _tree(d) for d in _harness_dirs() if d.is_dir()})
+    state.update({f"host:{f}": sha256_file(Path(f)) for f in HOST_FILES if os.access(f, os.R_OK)})
+    return state
+
+
+def _prune(folder: Path) -> list[str]:
+    pruned = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size > PRUNE_BYTES:
+            pruned.append(f"{path.relative_to(folder)} ({path.stat().st_size // 2**20} MiB)")
+            path.unlink()
+    return pruned
+
+
+def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data_root: Path,
+              timeout_s: float = 60.0, only: Optional[list[str]] = None,
+              say: Callable[[str], None] = print) -> dict:
+    attacks = load_suite(suite_dir, only)
+    profile = load_profile(task)
+    budget = profile.budget.model_copy(update={"timeout_s": min(profile.budget.timeout_s, timeout_s)})
+    profile = profile.model_copy(update={"budget": budget})
+    policy = load_policy(policy_name)
+    data_dir = (data_root / task).resolve()
+    verify_prepared(data_dir)
+    provider = DockerProvider()
+    check_runtime(provider, policy)
+    base = find_base(provider)
+    name = suite_name(policy.name, task)
+    folder = (runs_dir / name).resolve()
+    shutil.rmtree(folder, ignore_errors=True)  # a suite run is regenerated whole, never resumed
+    folder.mkdir(parents=True)
+    policy_hash = sha256_file(policy_path(policy_name))
+    meta = {"name": name, "kind": "attack-suite", "task": task, "policy": policy.name, "policy_sha256": policy_hash,
+            "base_image_id": base.id, "timeout_s": budget.timeout_s, "created_at": utc_now(),
+            "suite": str(suite_dir), "attacks": [a.name for a in attacks]}
+    records.write_json(folder / "campaign.json", meta)
+    shutil.copyfile(policy_path(policy_name), folder / "policy.yaml")
+    setup = Setup(campaign=name, campaign_dir=folder, profile=profile, policy=policy, policy_hash=policy_hash,
+                  data_dir=data_dir, provider=provider, base=base)
+    runlog = RunLog(folder / "results.tsv")
+    before = host_fingerprint(data_dir, provider, base.id)
+    start = time.monotonic()
+    results: list[AttackResult] = []
+    try:
+        say(f"attack suite: {len(attacks)} attacks against policy {policy.name} on {task} "
+            f"(timeout {budget.timeout_s:.0f} s per container)")
+        control = evaluate(setup, records.candidate_id(0), BaselineProposer(task, policy).propose(0, folder / "workspace"))
+        _log(setup, runlog, control, Proposal(snapshot=Path("."), description="control: untouched baseline",
+                                              proposer="baseline"), True)
+        if control.status != "scored":
+            raise SuiteError(f"the control (untouched baseline) ended {control.status}: {control.reason}; "
+                             f"fix the harness before reading any attack verdict")
+        say(f"  control  scored {control.score:.4f} in {control.runtime_s:.1f} s")
+        for i, attack in enumerate(attacks, start=1):
+            results.append(_run_attack(setup, runlog, attack, i, folder))
+            r = results[-1]
+            say(f"  [{i:2d}/{len(attacks)}] {r.name:<22} {'blocked' if r.blocked else 'NOT BLOCKED':<11} "
+                f"{r.status:<9} by {r.blocked_by}  ({r.runtime_s:.1f} s)")
+    finally:
+        provider.remove_containers({"afr.campaign": name})
+    after = host_fingerprint(data_dir, provider, base.id)
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    leftovers = processes_of(provider.started)
+    scored = sum(r.status == "scored" for r in results)
+    blocked = sum(r.blocked for r in results)
+    host_ok = not changed and not leftovers
+    problems = [f"changed {k}" for k in changed] + ([f"{len(leftovers)} processes left running"] if leftovers else [])
+    summary = (f"{len(results)} attacks, {blocked} blocked, {scored} scored, "
+               + ("host and data unchanged" if host_ok else "HOST NOT CLEAN: " + "; ".join(problems)))
+    report = {**meta, "control": {"status": control.status, "score": control.score},
+              "results": [asdict(r) for r in results], "host_before": before, "host_after": after,
+              "host_changed": changed, "leftover_processes": leftovers, "summary": summary,
+              "ok": host_ok and blocked == len(results) and scored == 0,
+              "wall_s": round(time.monotonic() - start, 1)}
+    records.write_json(folder / RESULTS, report)
+    say(summary)
+    return report
+
+
+def _run_attack(setup: Setup, runlog: RunLog, attack: Attack, index: int, folder: Path) -> AttackResult:
+    cand = records.candidate_id(index)
+    snap, edits = attack.build(setup.task, setup.policy, folder / "workspace" / attack.name)
+    proposal = Proposal(snapshot=snap, description=f"ATTACK {attack.name}: {attack.description}",
+                        proposer="attack", edits=edits)
+    outcome = evaluate(setup, cand, proposal)
+    pruned = _prune(records.record_dir(folder, cand))
+    _log(setup, runlog, outcome, proposal, False)
+    blocked, by = attack.verdict(outcome.status, outcome.reason)
+    return AttackResult(name=attack.name, threat=attack.threat, description=attack.description, candidate=cand,
+                        status=outcome.status, reason=outcome.reason, blocked=blocked, blocked_by=by,
+                        runtime_s=outcome.runtime_s, pruned=pruned)
+
+
+def load_results(runs_dir: Path, policy: str, task: str) -> Optional[dict]:
+    path = runs_dir / suite_name(policy, task) / RESULTS
+    return records.read_json_or(path, None)
