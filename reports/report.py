@@ -48,6 +48,8 @@ class ReportContext:
     integrity: dict[str, Any] = field(default_factory=dict)  # verified/violation counts, image ids
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate -> phase -> s
     wall_seconds: Optional[float] = None  # campaign wall time; derived from the rows if None
+    attacks: Optional[dict[str, Any]] = None  # attack-suite verdicts for this policy and task (attacks.json)
+    attacks_note: str = ""             # why there are none, and the command that produces them
 
     def __post_init__(self) -> None:
         if self.score_convention not in CONVENTIONS:

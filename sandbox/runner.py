@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,21 @@ def export_job(run: RunFile, surface: Path, work: Path) -> Path:
     """Build the merged view here (trusted), run the candidate's job.py in a child process,
     and find the exported job from the outside."""
     activate(surface, run.task, work / "view")
-    export = subprocess.run([sys.executable, "-m", "afr_box.sandbox.export_job", str(work)], start_new_session=True,
-                            stdout=subprocess.PIPE, text=True, errors="replace")
-    sys.stdout.write(export.stdout)  # the candidate's own output stays in the log
-    _no_strays("job.py")
-    errors = [line[len(ERROR_PREFIX):] for line in export.stdout.splitlines() if line.startswith(ERROR_PREFIX)]
+    export = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.export_job", str(work)],
+                              start_new_session=True, stdout=subprocess.PIPE, text=True, errors="replace")
+    errors: list[str] = []
+
+    def drain() -> None:  # the candidate's output stays in the log; the error line is kept
+        for line in export.stdout:
+            sys.stdout.write(line)
+            if line.startswith(ERROR_PREFIX):
+                errors.append(line[len(ERROR_PREFIX):].strip())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    export.wait()  # the process, not the pipe: a leftover child may hold the pipe open...
+    _no_strays("job.py")  # ...until it is killed here
+    reader.join(timeout=5)
     error = errors[-1] if errors else ""
     if export.returncode == 4:
         raise BudgetViolation(error.removeprefix("budget violation: ") or "job.py reported a budget violation")

@@ -24,14 +24,14 @@ from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
 from afr_box.orchestrator.runlog import RunLog, utc_now
 from afr_box.policies.schema import load_policy, policy_path
-from afr_box.profiles.schema import load_profile
+from afr_box.profiles.schema import load_profile, profile_path
 from afr_box.sandbox.docker_provider import DockerProvider
 from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
 from afr_box.sandbox.images import find_base
 from afr_box.security.attacks import Attack, load_suite
+from afr_box.security.results import RESULTS, suite_name
 from afr_box.tasks.prepared import verify_prepared
 
-RESULTS = "attacks.json"
 PRUNE_BYTES = 16 * 1024 ** 2  # outputs of fill attacks are evidence by name and size, not content
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts")
 
@@ -52,10 +52,6 @@ class AttackResult:
     blocked_by: str
     runtime_s: float
     pruned: list[str] = field(default_factory=list)
-
-
-def suite_name(policy: str, task: str) -> str:
-    return f"attacks-{policy}-{task}"
 
 
 def _harness_dirs() -> list[Path]:
@@ -103,7 +99,7 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
               say: Callable[[str], None] = print) -> dict:
     attacks = load_suite(suite_dir, only)
     profile = load_profile(task)
-    budget = profile.budget.model_copy(update={"timeout_s": min(profile.budget.timeout_s, timeout_s)})
+    budget = profile.budget.model_copy(update={"timeout_s": int(min(profile.budget.timeout_s, timeout_s))})
     profile = profile.model_copy(update={"budget": budget})
     policy = load_policy(policy_name)
     data_dir = (data_root / task).resolve()
@@ -117,10 +113,12 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
     folder.mkdir(parents=True)
     policy_hash = sha256_file(policy_path(policy_name))
     meta = {"name": name, "kind": "attack-suite", "task": task, "policy": policy.name, "policy_sha256": policy_hash,
+            "profile_sha256": sha256_file(profile_path(task)),
             "base_image_id": base.id, "timeout_s": budget.timeout_s, "created_at": utc_now(),
             "suite": str(suite_dir), "attacks": [a.name for a in attacks]}
     records.write_json(folder / "campaign.json", meta)
     shutil.copyfile(policy_path(policy_name), folder / "policy.yaml")
+    shutil.copyfile(profile_path(task), folder / "profile.yaml")
     setup = Setup(campaign=name, campaign_dir=folder, profile=profile, policy=policy, policy_hash=policy_hash,
                   data_dir=data_dir, provider=provider, base=base)
     runlog = RunLog(folder / "results.tsv")
@@ -175,8 +173,3 @@ def _run_attack(setup: Setup, runlog: RunLog, attack: Attack, index: int, folder
     return AttackResult(name=attack.name, threat=attack.threat, description=attack.description, candidate=cand,
                         status=outcome.status, reason=outcome.reason, blocked=blocked, blocked_by=by,
                         runtime_s=outcome.runtime_s, pruned=pruned)
-
-
-def load_results(runs_dir: Path, policy: str, task: str) -> Optional[dict]:
-    path = runs_dir / suite_name(policy, task) / RESULTS
-    return records.read_json_or(path, None)

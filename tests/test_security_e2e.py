@@ -1,0 +1,99 @@
+"""Hostile candidates through the real sandbox, and the audit that re-verifies a campaign.
+
+The full suite on heart runs in CI through `afr-box policy review architecture-open --task heart
+--attacks` (.ci/run); here a subset that exercises every run-time defence runs on the
+synthetic task, and the audit is shown to catch hand edits of the run log and the records.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from afr_box.orchestrator.cli import main
+from afr_box.orchestrator.runlog import RunLog
+from afr_box.security.attacks import default_suite
+from afr_box.security.suite import run_suite
+
+RUNTIME_SUBSET = ["write-data", "write-harness", "forge-score", "symlink-out", "net-tcp", "job-clients",
+                  "background-process", "fork-bomb", "fill-out", "monkeypatch-harness", "env-tricks",
+                  "ptrace-runner", "hardlink", "dotdot-path"]
+
+
+@pytest.fixture(scope="module")
+def suite(provider, data_root, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    lines: list[str] = []
+    report = run_suite("architecture-open", "synthetic", default_suite(), runs, data_root, timeout_s=60,
+                       only=RUNTIME_SUBSET, say=lines.append)
+    return report, runs / "attacks-architecture-open-synthetic", lines
+
+
+def test_every_attack_is_blocked_for_its_stated_reason(suite):
+    report, _, lines = suite
+    assert report["control"]["status"] == "scored"
+    by_name = {r["name"]: r for r in report["results"]}
+    assert sorted(by_name) == sorted(RUNTIME_SUBSET)
+    not_blocked = {n: (r["status"], r["reason"]) for n, r in by_name.items() if not r["blocked"]}
+    assert not not_blocked
+    assert by_name["background-process"]["status"] == "violation"
+    assert "left background processes running" in by_name["background-process"]["reason"]
+    assert by_name["symlink-out"]["reason"].startswith("train: outputs: train_stats.json is a symlink")
+    assert by_name["fill-out"]["status"] == "violation" and by_name["fill-out"]["pruned"]
+    assert by_name["monkeypatch-harness"]["status"] == "violation" and "num_rounds" in by_name["monkeypatch-harness"]["reason"]
+    assert by_name["hardlink"]["blocked_by"] == "gate (file-types)"
+    assert lines[-1] == f"{len(RUNTIME_SUBSET)} attacks, {len(RUNTIME_SUBSET)} blocked, 0 scored, host and data unchanged"
+
+
+def test_host_and_data_are_unchanged(suite):
+    report, _, _ = suite
+    assert report["ok"] and report["host_changed"] == [] and report["leftover_processes"] == []
+    assert report["host_before"]["data"] == report["host_after"]["data"]
+    assert any(k.startswith("harness:") for k in report["host_before"])
+
+
+def test_audit_passes_an_untouched_campaign_and_reports_an_edited_row(suite, tmp_path):
+    _, folder, _ = suite
+    result = CliRunner().invoke(main, ["audit", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "audit of attacks-architecture-open-synthetic" in result.output and ": OK" in result.output
+
+    copy = tmp_path / "edited"
+    shutil.copytree(folder, copy, symlinks=True)
+    log = copy / "results.tsv"
+    lines = log.read_text().splitlines(keepends=True)
+    row = RunLog(log).rows()[3]
+    lines[4] = lines[4].replace(f"\t{row.status}\t", "\tkeep\t", 1)  # "promote" a blocked attack by hand
+    log.write_text("".join(lines))
+    result = CliRunner().invoke(main, ["audit", str(copy)])
+    assert result.exit_code == 1
+    assert f"results.tsv:5 (candidate {row.candidate}): hash chain broken" in result.output
+    assert f"row {row.candidate}: results.tsv disagrees with its record on status" in result.output
+
+
+def test_audit_reports_a_deleted_row_and_an_altered_snapshot(suite, tmp_path):
+    _, folder, _ = suite
+    copy = tmp_path / "deleted"
+    shutil.copytree(folder, copy, symlinks=True)
+    log = copy / "results.tsv"
+    lines = log.read_text().splitlines(keepends=True)
+    gone = RunLog(log).rows()[2]
+    log.write_text("".join(lines[:3] + lines[4:]))
+    (copy / "candidates" / "0000" / "surface" / "synthetic" / "knobs.yaml").write_text("lr: 9\n")
+    result = CliRunner().invoke(main, ["audit", str(copy), "--no-images"])
+    assert result.exit_code == 1
+    assert "results.tsv:4" in result.output and "hash chain broken" in result.output
+    assert f"candidate {gone.candidate}: has a record but no row" in result.output
+    assert "row 0000: the surface snapshot on disk no longer hashes" in result.output
+
+
+def test_scalar_policy_stops_code_attacks_at_the_gate(provider, data_root, tmp_path):
+    result = CliRunner().invoke(main, ["policy", "review", "scalar-hpo", "--task", "synthetic", "--attacks",
+                                       "--only", "write-data,net-dns,params-cap", "--runs-dir", str(tmp_path),
+                                       "--data-root", str(data_root)])
+    assert result.exit_code == 0, result.output
+    assert "3 attacks, 3 blocked, 0 scored, host and data unchanged" in result.output
+    verdicts = result.output.split("Attack suite against scalar-hpo on synthetic")[1]  # the review's own section
+    assert verdicts.count("by gate (surface)") == 3
+    assert "Task synthetic: a candidate may replace 1 file(s)" in result.output

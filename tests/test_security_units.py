@@ -1,0 +1,147 @@
+"""Security pieces that need no engine: the attack definitions, output checks, edits, policy review/diff."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from afr_box.orchestrator.gates import gate_snapshot
+from afr_box.orchestrator.surface import apply_edits
+from afr_box.policies.schema import load_policy
+from afr_box.profiles.schema import load_profile
+from afr_box.sandbox.outputs import check_outputs
+from afr_box.security.attacks import AttackSuiteError, default_suite, load_attack, load_suite
+from afr_box.security.policy_diff import diff
+from afr_box.security.policy_review import render, review
+
+GATE_ATTACKS = ["symlink-etc", "symlink-scorer", "hardlink", "odd-bytes-name", "huge-file", "sitecustomize", "pth-hook"]
+
+
+def test_the_suite_covers_the_threat_model():
+    attacks = load_suite(default_suite())
+    names = {a.name for a in attacks}
+    assert len(attacks) >= 30
+    for required in ("write-data", "write-harness", "read-labels", "forge-score", "net-tcp", "net-udp", "net-dns",
+                     "job-rounds", "params-cap", "timeout", "fork-bomb", "memory-bomb", "fill-tmp", "fill-out",
+                     "background-process", "symlink-etc", "dotdot-path", "absolute-path", "odd-bytes-name",
+                     "huge-file", "setuid-caps", "monkeypatch-harness", "proc-sys-write", "sitecustomize",
+                     "pth-hook", "env-tricks"):
+        assert required in names
+    assert {a.threat for a in attacks} >= {"modify the data", "see test labels", "reach the network",
+                                           "change its budget", "starve the host", "hide what it did"}
+
+
+@pytest.mark.parametrize("name", GATE_ATTACKS)
+def test_layout_attacks_are_rejected_by_the_gate(name, tmp_path):
+    attack = next(a for a in load_suite(default_suite()) if a.name == name)
+    policy, profile = load_policy("architecture-open"), load_profile("heart")
+    snap, edits = attack.build("heart", policy, tmp_path / "snap")
+    assert edits == {}
+    result = gate_snapshot(snap, "heart", policy, profile)
+    assert not result.ok
+    blocked, by = attack.verdict("rejected", f"gate: {result.reason}")
+    assert blocked and by.startswith("gate (")
+
+
+@pytest.mark.parametrize("name", ["dotdot-path", "absolute-path"])
+def test_path_attacks_are_refused_before_anything_is_written(name, tmp_path):
+    attack = next(a for a in load_suite(default_suite()) if a.name == name)
+    snap, edits = attack.build("heart", load_policy("architecture-open"), tmp_path / "snap")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    reason = apply_edits(snap, edits)
+    assert reason and ("'..'" in reason or "absolute path" in reason)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_edits_never_write_through_a_symlinked_folder(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    os.symlink(outside, snap / "heart")
+    assert "symlink" in apply_edits(snap, {"heart/knobs.yaml": "lr: 1\n"})
+    assert not (outside / "knobs.yaml").exists()
+    assert apply_edits(tmp_path / "clean", {"heart/knobs.yaml": "lr: 1\n"}) == ""
+    assert (tmp_path / "clean" / "heart" / "knobs.yaml").read_text() == "lr: 1\n"
+
+
+def test_payload_attacks_meet_the_gate_when_the_file_is_outside_the_surface(tmp_path):
+    attack = next(a for a in load_suite(default_suite()) if a.name == "write-data")
+    policy = load_policy("scalar-hpo")
+    snap, _ = attack.build("heart", policy, tmp_path / "snap")
+    result = gate_snapshot(snap, "heart", policy, load_profile("heart"))
+    assert not result.ok and result.reason.startswith("surface: heart/job.py")
+
+
+def test_verdict_needs_the_stated_reason():
+    attack = next(a for a in load_suite(default_suite()) if a.name == "write-data")
+    assert attack.verdict("crash", "train: job.py failed: SystemExit: ATTACK write-data blocked: [Errno 30]")[0]
+    assert not attack.verdict("crash", "train: job.py failed: ImportError: no module named x")[0]
+    blocked, by = attack.verdict("scored", "")
+    assert not blocked and "NOT BLOCKED" in by
+
+
+def test_malformed_attack_names_the_file_and_field(tmp_path):
+    (tmp_path / "01-bad").mkdir()
+    (tmp_path / "01-bad" / "attack.yaml").write_text("threat: x\ndescription: y\nexpect: [scored]\nreason: r\nblocked_by: b\n")
+    with pytest.raises(AttackSuiteError, match=r"01-bad/attack.yaml: expect \['scored'\]"):
+        load_attack(tmp_path / "01-bad")
+    (tmp_path / "01-bad" / "attack.yaml").write_text("threat: x\n")
+    with pytest.raises(AttackSuiteError, match="missing fields"):
+        load_attack(tmp_path / "01-bad")
+    with pytest.raises(AttackSuiteError, match="no attack suite"):
+        load_suite(tmp_path / "nowhere")
+
+
+def _outputs(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    return tmp_path
+
+
+def test_outputs_allow_only_the_harness_files(tmp_path):
+    out = _outputs(tmp_path / "train", {"model.npz": b"x", "train_stats.json": b"{}"})
+    assert check_outputs(out, "train", ["client_0"]) == ""
+    (out / "score.json").write_text("{}")
+    assert "unexpected file score.json" in check_outputs(out, "train", ["client_0"])
+    infer = _outputs(tmp_path / "infer", {"predictions/client_0.npy": b"x", "infer_stats.json": b"{}"})
+    assert check_outputs(infer, "infer", ["client_0"]) == ""
+    (infer / "predictions" / "client_9.npy").write_bytes(b"x")
+    assert "predictions/client_9.npy" in check_outputs(infer, "infer", ["client_0"])
+
+
+def test_outputs_refuse_links_and_special_files(tmp_path):
+    out = _outputs(tmp_path / "a", {"model.npz": b"x"})
+    os.symlink("../../../etc/shadow", out / "train_stats.json")
+    assert "train_stats.json is a symlink" in check_outputs(out, "train", [])
+    out = _outputs(tmp_path / "b", {"model.npz": b"x"})
+    os.link(out / "model.npz", tmp_path / "elsewhere")
+    assert "hardlink" in check_outputs(out, "train", [])
+    out = tmp_path / "c"
+    out.mkdir()
+    os.mkfifo(out / "score.json")
+    assert "special file" in check_outputs(out, "score", [])
+
+
+def test_policy_review_resolves_the_surface_and_shows_every_mount():
+    data = review("scalar-hpo", ["heart"])
+    assert data["tasks"]["heart"]["surface_files"] == ["heart/knobs.yaml"]
+    score = data["tasks"]["heart"]["containers"]["score"]
+    assert score["image"] == "<base image>" and any(m.startswith("/labels <-") for m in score["mounts"])
+    train = data["tasks"]["heart"]["containers"]["train"]
+    assert not any("labels" in m or "test_" in m for m in train["mounts"])
+    assert [m for m in train["mounts"] if m.endswith("(rw)")] == ["/out <- <candidate record>/train (rw)"]
+    text = render(data)
+    assert "network none" in text and "cap_drop ['ALL']" in text and "fsize" in text
+
+
+def test_policy_diff_names_what_opens_and_closes():
+    d = diff("scalar-hpo", "architecture-open", ["heart"])
+    assert "heart/client.py" in d["surface"]["heart"]["opens"] and not d["surface"]["heart"]["closes"]
+    assert {"setting": "limits.max_files", "from": 1, "to": 7, "effect": "opens"} in d["limits"]
+    back = diff("architecture-open", "scalar-hpo", ["heart"])
+    assert "heart/job.py" in back["surface"]["heart"]["closes"]
+    assert diff("scalar-hpo", "scalar-hpo", ["heart"]) == {"from": "scalar-hpo", "to": "scalar-hpo",
+                                                          "surface": {}, "limits": []}
