@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -135,6 +135,13 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
             raise SuiteError(f"the control (untouched baseline) ended {control.status}: {control.reason}; "
                              f"fix the harness before reading any attack verdict")
         say(f"  control  scored {control.score:.4f} in {control.runtime_s:.1f} s")
+        # A slow host must not turn a long honest phase into a "timeout": attacks get at least
+        # twice the control's slowest phase.
+        slowest = max((control.timings.get(p, 0.0) for p in ("train", "infer", "score")), default=0.0)
+        if 2 * slowest > budget.timeout_s:
+            budget = budget.model_copy(update={"timeout_s": int(2 * slowest) + 1})
+            setup = replace(setup, profile=profile.model_copy(update={"budget": budget}))
+            say(f"  per-container timeout raised to {budget.timeout_s} s (twice the control's slowest phase)")
         for i, attack in enumerate(attacks, start=1):
             results.append(_run_attack(setup, runlog, attack, i, folder))
             r = results[-1]
@@ -152,7 +159,7 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
     summary = (f"{len(results)} attacks, {blocked} blocked, {scored} scored, "
                + ("host and data unchanged" if host_ok else "HOST NOT CLEAN: " + "; ".join(problems)))
     report = {**meta, "control": {"status": control.status, "score": control.score},
-              "results": [asdict(r) for r in results], "host_before": before, "host_after": after,
+              "attack_timeout_s": setup.profile.budget.timeout_s, "results": [asdict(r) for r in results], "host_before": before, "host_after": after,
               "host_changed": changed, "leftover_processes": leftovers, "summary": summary,
               "ok": host_ok and blocked == len(results) and scored == 0,
               "wall_s": round(time.monotonic() - start, 1)}

@@ -145,3 +145,23 @@ def test_policy_diff_names_what_opens_and_closes():
     assert "heart/job.py" in back["surface"]["heart"]["closes"]
     assert diff("scalar-hpo", "scalar-hpo", ["heart"]) == {"from": "scalar-hpo", "to": "scalar-hpo",
                                                           "surface": {}, "limits": []}
+
+
+def test_report_takes_suite_verdicts_only_for_the_same_policy_file(tmp_path):
+    import json
+
+    from afr_box.reports.campaign_report import _attack_suite
+
+    campaign = tmp_path / "runs" / "c1"
+    campaign.mkdir(parents=True)
+    meta = {"policy": "architecture-open", "policy_sha256": "aa"}
+    found, note = _attack_suite(campaign, meta, "heart")
+    assert found is None and "afr-box policy review architecture-open --task heart --attacks" in note
+    suite = tmp_path / "runs" / "attacks-architecture-open-heart"
+    suite.mkdir()
+    (suite / "attacks.json").write_text(json.dumps({"policy_sha256": "bb", "summary": "x"}))
+    found, note = _attack_suite(campaign, meta, "heart")
+    assert found is None and "another version of policy" in note
+    (suite / "attacks.json").write_text(json.dumps({"policy_sha256": "aa", "summary": "1 attacks, 1 blocked"}))
+    found, note = _attack_suite(campaign, meta, "heart")
+    assert found["summary"] == "1 attacks, 1 blocked" and note == ""
