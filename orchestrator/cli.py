@@ -163,16 +163,30 @@ def bench(task, reps, json_out, data_root):
 
 
 @main.command()
-@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("candidate")
+@click.argument("campaign_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("candidate", required=False)
 @click.option("--seed", type=int, default=None, help="rerun with another seed (default: the logged one)")
+@click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="replay a bundle made by `afr-box export` instead of a campaign folder")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="where a bundle is unpacked")
 @DATA_ROOT
-def replay(campaign_dir, candidate, seed, data_root):
+def replay(campaign_dir, candidate, seed, bundle, runs_dir, data_root):
     """Rerun a logged CANDIDATE from its image (rebuilt from base + snapshot if gone) and
     compare with the logged score; exit 0 only when they match.
 
     Example: afr-box replay runs/heart-hpo-20261128-120000 0003
+    Example: afr-box replay --bundle heart-0003.tar
     """
+    if bundle is not None:
+        if campaign_dir or candidate:
+            raise click.UsageError("give either CAMPAIGN_DIR CANDIDATE or --bundle, not both")
+        from afr_box.orchestrator.bundle import unpack_bundle
+
+        campaign_dir, candidate = unpack_bundle(bundle, runs_dir)
+        click.echo(f"bundle verified (file hashes, surface hash, layer = snapshot); unpacked to {campaign_dir}")
+    elif not (campaign_dir and candidate):
+        raise click.UsageError("give CAMPAIGN_DIR and CANDIDATE (or --bundle FILE)")
     from afr_box.orchestrator.replay import replay as run_replay
 
     result = run_replay(campaign_dir, candidate, data_root or default_data_root(), seed)
@@ -186,6 +200,23 @@ def replay(campaign_dir, candidate, seed, data_root):
         click.secho("MISMATCH: the replay did not reproduce the logged score", fg="red", err=True)
         sys.exit(1)
     click.echo("match" if result.match else "different seed: scores not compared")
+
+
+@main.command("export")
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("candidate")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="bundle file to write")
+def export_cmd(campaign_dir, candidate, out):
+    """Write a self-contained bundle of a logged CANDIDATE (its image layer, base reference,
+    record and surface snapshot) that `afr-box replay --bundle` replays on another machine.
+
+    Example: afr-box export runs/heart-hpo-20261128-120000 0003 -o heart-0003.tar
+    """
+    from afr_box.orchestrator.bundle import export_bundle
+    from afr_box.sandbox.docker_provider import DockerProvider
+
+    path = export_bundle(campaign_dir, candidate, out, DockerProvider())
+    click.echo(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
 @main.command()
@@ -204,6 +235,7 @@ def repeat(campaign_dir, candidates, seeds, top, data_root):
     import yaml
 
     from afr_box.orchestrator.repeats import run_repeats, select, write_summary
+    from afr_box.reports.campaign_report import write_report
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -215,6 +247,7 @@ def repeat(campaign_dir, candidates, seeds, top, data_root):
     run_repeats(campaign_dir, chosen, seed_list, data_root or default_data_root(),
                 progress=lambda m: click.echo(m, err=True))
     summary = write_summary(campaign_dir)
+    write_report(campaign_dir)  # the report's Repeats section and plot
     click.echo(summary.read_text())
 
 
@@ -247,6 +280,24 @@ def clean(campaign, images):
     if images:
         removed = provider.remove_images({"afr.kind": "candidate"})
         click.echo(f"removed {removed} candidate image(s)")
+
+
+@main.command("compare")
+@click.argument("campaign_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="also write the table to this file")
+def compare_cmd(campaign_dirs, out):
+    """Put campaigns of the same task side by side: policy, proposer, candidates, crashes,
+    literature events, wall hours, baseline, best and repeat means.
+
+    Example: afr-box compare runs/heart-scalar runs/heart-open
+    """
+    from afr_box.reports.compare import compare
+
+    text = compare(list(campaign_dirs))
+    if out:
+        out.write_text(text)
+    click.echo(text)
 
 
 @main.group()

@@ -103,19 +103,15 @@ def _fmt(s: Optional[Summary], digits: int = 4) -> tuple[str, str, str, str]:
     return f(s.mean), f(s.std), f(s.sem), interval
 
 
-def summary_markdown(campaign_dir: Path) -> str:
+def repeat_table(campaign_dir: Path) -> list[dict]:
+    """One row per repeated candidate: label, n, mean/std/s.e./interval (formatted), the paired
+    difference to the baseline over matched seeds with its half-width, and the per-seed scores."""
     repeats = [r for r in read_repeats(campaign_dir / "repeats.tsv") if r.score is not None and not math.isnan(r.score)]
-    rows = RunLog(campaign_dir / "results.tsv").rows()
-    base = baseline_row(rows)
+    base = baseline_row(RunLog(campaign_dir / "results.tsv").rows())
     by_cand: dict[str, dict[int, float]] = {}
     for r in repeats:
         by_cand.setdefault(r.candidate, {})[r.seed] = r.score
-    lines = ["# Repeats", "",
-             "Per-seed reruns of each candidate's image (everything else fixed). Intervals: 95%, Student's t "
-             "with n-1 degrees of freedom. Paired differences are candidate minus baseline over matched "
-             "seeds. These figures describe these runs; they are not a confirmatory test.", "",
-             "| candidate | seeds | mean | std | s.e. | 95% interval | paired diff vs baseline | ± half-width |",
-             "|---|---|---|---|---|---|---|---|"]
+    table = []
     for cand, scores in by_cand.items():
         mean, std, sem, interval = _fmt(summarize(list(scores.values())))
         diff, half = "-", "-"
@@ -125,8 +121,23 @@ def summary_markdown(campaign_dir: Path) -> str:
                 diff, half = f"{d.mean:+.4f}", "-" if d.half_width is None else f"{d.half_width:.4f}"
             except ValueError:
                 pass
-        label = f"{cand} (baseline)" if base is not None and cand == base.candidate else cand
-        lines.append(f"| {label} | {len(scores)} | {mean} | {std} | {sem} | {interval} | {diff} | {half} |")
+        is_base = base is not None and cand == base.candidate
+        table.append({"candidate": cand, "label": f"{cand} (baseline)" if is_base else cand, "baseline": is_base,
+                      "n": len(scores), "mean": mean, "std": std, "sem": sem, "interval": interval,
+                      "diff": diff, "half": half, "scores": scores})
+    return table
+
+
+def summary_markdown(campaign_dir: Path) -> str:
+    lines = ["# Repeats", "",
+             "Per-seed reruns of each candidate's image (everything else fixed). Intervals: 95%, Student's t "
+             "with n-1 degrees of freedom. Paired differences are candidate minus baseline over matched "
+             "seeds. These figures describe these runs; they are not a confirmatory test.", "",
+             "| candidate | seeds | mean | std | s.e. | 95% interval | paired diff vs baseline | ± half-width |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in repeat_table(campaign_dir):
+        lines.append(f"| {r['label']} | {r['n']} | {r['mean']} | {r['std']} | {r['sem']} | {r['interval']} | "
+                     f"{r['diff']} | {r['half']} |")
     return "\n".join(lines) + "\n"
 
 

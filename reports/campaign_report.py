@@ -8,6 +8,8 @@ import yaml
 
 from afr_box.orchestrator.records import read_json_or
 from afr_box.orchestrator.runlog import RunLog, best_row
+from afr_box.orchestrator.repeats import repeat_table
+from afr_box.reports.analysis import attribution, environment, improvement_path
 from afr_box.reports.report import ReportContext, render_report
 from afr_box.security.results import load_results
 
@@ -42,13 +44,16 @@ def build_context(campaign_dir: Path) -> ReportContext:
     integrity = {"verified candidates": verified, "violations": violations, "run-log hash chain": chain,
                  "base image": meta.get("base_image_id", ""), "candidate images": sorted(images)}
     attacks, attacks_note = _attack_suite(campaign_dir, meta, profile["task"])
+    path = improvement_path(campaign_dir, rows, higher)
     return ReportContext(
         campaign=meta.get("name", campaign_dir.name), task=profile["task"], task_title=profile["title"],
         metric_name=profile["metric"]["name"], higher_is_better=higher,
         score_convention=profile["metric"]["convention"], policy_name=meta.get("policy", ""),
         policy_sha256=meta.get("policy_sha256", ""), profile_sha256=meta.get("profile_sha256", ""),
         rows=rows, best_knobs=best_knobs, best_diff=best_diff, integrity=integrity, timings=timings,
-        attacks=attacks, attacks_note=attacks_note,
+        attacks=attacks, attacks_note=attacks_note, path=path, attribution=attribution(campaign_dir, rows),
+        repeats=repeat_table(campaign_dir),
+        environment=environment(campaign_dir, meta, rows),
     )
 
 

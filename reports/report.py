@@ -16,7 +16,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from afr_box.orchestrator.runlog import (FAILED_STATUSES, STATUSES, Row, baseline_row,
                                          best_row)
+from afr_box.reports.html import write_html
 from afr_box.reports.plot import plot_progress
+from afr_box.reports.repeats_plot import plot_repeats
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 PHASE_ORDER = ("gate", "build", "train", "infer", "score", "verify")
@@ -49,6 +51,10 @@ class ReportContext:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate -> phase -> s
     wall_seconds: Optional[float] = None  # campaign wall time; derived from the rows if None
     attacks: Optional[dict[str, Any]] = None  # attack-suite verdicts for this policy and task (attacks.json)
+    path: list[Any] = field(default_factory=list)          # analysis.Step: each kept improvement
+    attribution: list[dict[str, Any]] = field(default_factory=list)  # mechanism classes per kept candidate
+    repeats: list[dict[str, Any]] = field(default_factory=list)      # repeats.repeat_table rows
+    environment: dict[str, Any] = field(default_factory=dict)
     attacks_note: str = ""             # why there are none, and the command that produces them
 
     def __post_init__(self) -> None:
@@ -155,6 +161,10 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
     env.filters["cell"] = cell
     env.filters["score"] = fmt_score
     scalars, lists = _integrity_items(ctx.integrity)
+    if ctx.repeats:
+        base = next((r["candidate"] for r in ctx.repeats if r["baseline"]), "")
+        plot_repeats({r["candidate"]: r["scores"] for r in ctx.repeats}, campaign_dir / "repeats.png",
+                     ctx.metric_name, base)
     text = env.get_template("report.md.j2").render(
         ctx=ctx,
         summary=_summary(ctx),
@@ -163,10 +173,12 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
         diff=ctx.best_diff.rstrip("\n"),
         fence=_fence(ctx.best_diff),
         failures=[r for r in ctx.rows if r.status in FAILED_STATUSES],
+        literature=[r for r in ctx.rows if r.status == "literature"],
         integrity_scalars=scalars,
         integrity_lists=lists,
         timings=_timings_table(ctx.timings),
     )
     out = campaign_dir / "report.md"
     out.write_text(text, encoding="utf-8")
+    write_html(campaign_dir, text, f"afr-box campaign {ctx.campaign}")
     return out

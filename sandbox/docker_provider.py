@@ -11,6 +11,7 @@ from typing import Optional
 
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
 from afr_box.sandbox.hashing import sha256_file
+from afr_box.sandbox.layers import top_layer_from_save
 from afr_box.sandbox.metering import PeakMemory
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.policies.schema import size_bytes
@@ -158,6 +159,10 @@ class DockerProvider(SandboxProvider):
                 found[rel] = ("dir" if stat.S_ISDIR(st.st_mode) else "link" if stat.S_ISLNK(st.st_mode)
                               else sha256_file(Path(full)) if stat.S_ISREG(st.st_mode) else "other")
         return found
+
+    def save_top_layer(self, image: str, dest: Path) -> bool:
+        img = self.client.images.get(image)
+        return top_layer_from_save(img.save(named=False), img.attrs["RootFS"]["Layers"][-1], dest)
 
     def runtimes(self) -> set[str]:
         return set((self.client.info().get("Runtimes") or {}).keys())

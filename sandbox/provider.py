@@ -73,6 +73,10 @@ class SandboxProvider(ABC):
         build context): {path: sha256, or "dir" / "link" / "other"}; None where unreadable."""
 
     @abstractmethod
+    def save_top_layer(self, image: str, dest: Path) -> bool:
+        """Write the image's own top layer (as a tar) to `dest`; False if it cannot be found."""
+
+    @abstractmethod
     def runtimes(self) -> set[str]:
         """The OCI runtimes the engine offers (e.g. {"runc"}, plus "runsc" with gVisor)."""
 

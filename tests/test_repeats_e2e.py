@@ -31,3 +31,9 @@ def test_repeat_baseline_and_best(provider, data_root, tmp_path):
                                       "--seeds", "42,43", "--data-root", str(data_root)])
     assert again.exit_code == 0 and len(read_repeats(folder / "repeats.tsv")) == 4
     assert provider.client.containers.list(all=True, filters={"label": "afr.campaign=repeat-rep"}) == []
+    # the campaign report carries the repeat table, the per-seed plot, and a self-contained HTML copy
+    report = (folder / "report.md").read_text()
+    assert "## Repeats" in report and f"| {f'{diff:+.4f}'} |" in report and "![repeats](repeats.png)" in report
+    assert (folder / "repeats.png").stat().st_size > 0
+    html = (folder / "report.html").read_text()
+    assert "<table>" in html and "data:image/png;base64," in html and 'src="repeats.png"' not in html

@@ -36,6 +36,10 @@ def test_every_container_is_hardened():
     assert "device_requests" not in args
     with_gpu = container_args(spec(gpu_ids=["1"]))
     assert with_gpu["device_requests"][0]["DeviceIDs"] == ["1"]
+    ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in args["ulimits"]}
+    assert ulimits["fsize"] == (1024 ** 3, 1024 ** 3) and ulimits["core"] == (0, 0) and ulimits["nofile"][1] == 4096
+    assert "runtime" not in args
+    assert container_args(spec(limits=ContainerLimits(runtime="runsc")))["runtime"] == "runsc"
 
 
 def test_only_out_may_be_writable():

@@ -97,3 +97,16 @@ def test_scalar_policy_stops_code_attacks_at_the_gate(provider, data_root, tmp_p
     verdicts = result.output.split("Attack suite against scalar-hpo on synthetic")[1]  # the review's own section
     assert verdicts.count("by gate (surface)") == 3
     assert "Task synthetic: a candidate may replace 1 file(s)" in result.output
+
+
+def test_a_policy_asking_for_runsc_fails_clearly_where_the_engine_lacks_it(provider):
+    from afr_box.orchestrator.campaign import check_runtime
+    from afr_box.orchestrator.errors import CampaignError
+    from afr_box.policies.schema import load_policy
+
+    policy = load_policy("architecture-open")
+    policy = policy.model_copy(update={"container": policy.container.model_copy(update={"runtime": "runsc"})})
+    if "runsc" in provider.runtimes():
+        pytest.skip("this engine has gVisor")
+    with pytest.raises(CampaignError, match="asks for container runtime 'runsc'.*install it"):
+        check_runtime(provider, policy)

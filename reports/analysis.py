@@ -1,0 +1,135 @@
+"""What a campaign's kept candidates changed: the improvement path and mechanism attribution.
+
+Each candidate record holds its complete surface snapshot, so changes are read by comparing
+snapshots (never by trusting descriptions): the baseline's snapshot (candidate 0) is the
+reference for attribution, the previous best's for each step of the path. Files map to
+mechanism classes; knob files are compared key by key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from afr_box.orchestrator.records import read_json_or
+from afr_box.orchestrator.runlog import Row, baseline_row
+from afr_box.sandbox.hashing import hash_tree
+
+# Surface file (the part after the task folder, or under shared/) -> mechanism class.
+CLASSES = {
+    "knobs.yaml": "knobs",
+    "client.py": "client code",
+    "local_training.py": "client code",
+    "models.py": "architecture",
+    "aggregators.py": "aggregator",
+    "job.py": "job/recipe",
+    "recipes.py": "job/recipe",
+}
+CLASS_ORDER = ("knobs", "client code", "architecture", "aggregator", "job/recipe", "other")
+
+
+def mechanism(rel: str) -> str:
+    return CLASSES.get(rel.rsplit("/", 1)[-1], "other")
+
+
+@dataclass
+class Change:
+    files: list[str] = field(default_factory=list)          # surface files that differ
+    knobs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # knob -> (before, after)
+
+    @property
+    def classes(self) -> list[str]:
+        found = {mechanism(f) for f in self.files}
+        return [c for c in CLASS_ORDER if c in found]
+
+    def describe(self) -> str:
+        parts = [f"{k} {before!r} -> {after!r}" for k, (before, after) in sorted(self.knobs.items())]
+        parts += [f"{f} ({mechanism(f)})" for f in self.files if mechanism(f) != "knobs"]
+        return "; ".join(parts) or "no surface change"
+
+
+def _knobs(snapshot: Path) -> dict[str, Any]:
+    files = sorted(snapshot.glob("*/knobs.yaml"))
+    if not files:
+        return {}
+    try:
+        loaded = yaml.safe_load(files[0].read_text())
+    except yaml.YAMLError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def change_between(before: Path, after: Path) -> Change:
+    a, b = hash_tree(before) if before.is_dir() else {}, hash_tree(after) if after.is_dir() else {}
+    files = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
+    knobs_a, knobs_b = _knobs(before), _knobs(after)
+    knobs = {k: (knobs_a.get(k), knobs_b.get(k)) for k in set(knobs_a) | set(knobs_b) if knobs_a.get(k) != knobs_b.get(k)}
+    return Change(files=files, knobs=knobs)
+
+
+@dataclass
+class Step:
+    candidate: str
+    score: float
+    gain: float            # over the previous best, in the metric's direction
+    description: str
+    change: Change
+    literature: bool
+
+
+def _literature(campaign_dir: Path, row: Row) -> bool:
+    sources = read_json_or(campaign_dir / row.artifacts / "proposal.json", {}).get("sources") or []
+    return bool(sources) or "[src:" in row.description
+
+
+def improvement_path(campaign_dir: Path, rows: list[Row], higher_is_better: bool) -> list[Step]:
+    """The baseline, then every kept candidate that beat the running best, with what it changed
+    relative to the best before it."""
+    base = baseline_row(rows)
+    if base is None or not base.scored:
+        return []
+    snap = lambda r: campaign_dir / r.artifacts / "surface"  # noqa: E731
+    steps = [Step(base.candidate, base.score, 0.0, base.description, Change(), False)]
+    best = base
+    for row in rows:
+        if row is base or row.status != "keep" or not row.scored:
+            continue
+        gain = row.score - best.score if higher_is_better else best.score - row.score
+        if gain <= 0:
+            continue
+        steps.append(Step(row.candidate, row.score, gain, row.description, change_between(snap(best), snap(row)),
+                          _literature(campaign_dir, row)))
+        best = row
+    return steps
+
+
+def attribution(campaign_dir: Path, rows: list[Row]) -> list[dict[str, Any]]:
+    """For each kept candidate: which mechanism classes differ from the baseline's surface."""
+    base = baseline_row(rows)
+    if base is None:
+        return []
+    reference = campaign_dir / base.artifacts / "surface"
+    out = []
+    for row in rows:
+        if row is base or row.status != "keep":
+            continue
+        change = change_between(reference, campaign_dir / row.artifacts / "surface")
+        out.append({"candidate": row.candidate, "score": row.score,
+                    **{c: (c in change.classes) for c in CLASS_ORDER},
+                    "literature": _literature(campaign_dir, row)})
+    return out
+
+
+def environment(campaign_dir: Path, meta: dict[str, Any], rows: list[Row]) -> dict[str, Any]:
+    """Image ids and versions a reader needs to reproduce the campaign."""
+    first: Optional[dict] = None
+    for row in rows:
+        first = read_json_or(campaign_dir / row.artifacts / "image.json", None)
+        if first:
+            break
+    return {"base image": meta.get("base_image_id", ""), "policy sha256": meta.get("policy_sha256", ""),
+            "profile sha256": meta.get("profile_sha256", ""),
+            "candidate images": len({r.image_id for r in rows if r.image_id}),
+            "created": meta.get("created_at", "")}
