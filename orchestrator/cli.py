@@ -121,23 +121,34 @@ def tasks_cmd(data_root):
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
 @click.option("--quiet", is_flag=True)
+@click.option("--model", default=None, help="for --proposer claude: the model (default claude-sonnet-4-6)")
+@click.option("--max-tokens", type=click.IntRange(256, 20000), default=8192, show_default=True,
+              help="for --proposer claude: max output tokens per request")
+@click.option("--literature", type=click.Choice(["off", "knowledge", "web"]), default="knowledge", show_default=True,
+              help="for --proposer claude, on a plateau: cite from its own knowledge, or search the web "
+                   "(Anthropic's server-side web search tool)")
+@click.option("--plateau", type=click.IntRange(0), default=None,
+              help="plateau watchdog threshold (default: the profile's plateau_threshold; 0 = off)")
 def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, parallel, runs_dir, data_root,
-             quiet):
+             quiet, model, max_tokens, literature, plateau):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
       afr-box campaign heart --proposer hpo --max-candidates 8
       afr-box campaign heart --name heart-a --resume
       afr-box campaign heart --parallel 2
+      afr-box campaign synthetic --proposer claude --policy architecture-open --literature web
     """
     from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
     from afr_box.orchestrator.progress import CampaignDisplay
+    from afr_box.orchestrator.proposers.claude import DEFAULT_MODEL, ClaudeOptions
 
     if resume and not name:
         raise click.UsageError("--resume needs --name of the campaign to continue")
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
                            resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
-                           snapshots=snapshots, parallel=parallel)
+                           snapshots=snapshots, parallel=parallel, plateau_threshold=plateau,
+                           agent=ClaudeOptions(model=model or DEFAULT_MODEL, max_tokens=max_tokens, literature=literature))
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
 

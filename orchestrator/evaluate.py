@@ -57,6 +57,7 @@ class Proposal:
     description: str
     proposer: str
     sources: list[str] = field(default_factory=list)
+    agent: dict[str, Any] = field(default_factory=dict)  # an agent proposer's usage: tokens, tool calls, cost
 
 
 @dataclass
@@ -146,7 +147,8 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     outcome = Outcome(cand=cand, status="crash")
     phases = _Phases(outcome, on_phase)
     records.write_json(folder / "proposal.json", {"description": proposal.description, "proposer": proposal.proposer,
-                                                  "sources": proposal.sources, "seed": seed})
+                                                  "sources": proposal.sources, "seed": seed,
+                                                  **({"agent": proposal.agent} if proposal.agent else {})})
     # gate: on a private copy, before any build
     snapshot = folder / "surface"
     shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
