@@ -1,0 +1,109 @@
+"""A real campaign with --proposer claude against the local Messages API server.
+
+The scripted agent reads client.py, adds a FedProx proximal term, submits; the candidate is
+built into its own image, trained in a container and scored. A later discard trips the
+plateau watchdog (threshold 1 here), the agent goes to the literature, and a `literature`
+row appears in results.tsv and as a purple marker in progress.png.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.proposers.claude import ClaudeOptions
+from afr_box.orchestrator.runlog import RunLog
+from fake_anthropic import FakeAnthropic, reply, result_text, tool_results, tool_use
+
+LOAD_LINE = "        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)\n"
+LOSS = "    def loss_of_batch(idx):\n        return cross_entropy(model(x[idx]), y[idx])\n"
+FEDPROX_LOSS = ("    anchor = []  # this round's global weights: FedProx's proximal anchor\n\n"
+                "    def loss_of_batch(idx):\n"
+                "        prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))\n"
+                "        return cross_entropy(model(x[idx]), y[idx]) + 0.005 * prox\n")
+FEDPROX_SRC = "Li et al. 2020, Federated Optimization in Heterogeneous Networks (FedProx), arXiv:1812.06127"
+
+
+def add_fedprox(client: str) -> str:
+    assert LOAD_LINE in client and LOSS in client, "the synthetic client changed: update this scripted agent"
+    return client.replace(LOSS, FEDPROX_LOSS).replace(
+        LOAD_LINE, LOAD_LINE + "        anchor[:] = [p.detach().clone() for p in model.parameters()]\n")
+
+
+def scripted_agent(request: dict):
+    """One function answers every request, from what the conversation holds so far."""
+    messages = request["messages"]
+    kickoff, turn = messages[0]["content"], len(messages)
+    if "LITERATURE MODE IS ON" in request["system"]:
+        if turn == 1:
+            return reply(tool_use("read_file", path="synthetic/knobs.yaml"))
+        knobs = result_text(tool_results(request)[0]).replace("fedprox_mu: 0.0", "fedprox_mu: 0.001")
+        return reply(tool_use("write_file", path="synthetic/knobs.yaml", content=knobs),
+                     tool_use("submit_candidate", description="knobs: FedProx mu 0.001", sources=[FEDPROX_SRC]))
+    if "candidate 0001" in kickoff:
+        if turn == 1:
+            return reply(tool_use("read_file", path="synthetic/client.py"), input_tokens=2100, output_tokens=60)
+        if turn == 3:
+            client = add_fedprox(result_text(tool_results(request)[0]))
+            return reply(tool_use("write_file", path="synthetic/client.py", content=client),
+                         input_tokens=4300, output_tokens=900)
+        return reply(tool_use("submit_candidate", description="client: FedProx proximal term (mu 0.01)"),
+                     input_tokens=5300, output_tokens=40)
+    knobs_request = turn == 1
+    if knobs_request:
+        return reply(tool_use("read_file", path="synthetic/knobs.yaml"))
+    knobs = result_text(tool_results(request)[0]).replace("lr: 0.05", "lr: 0.001")
+    return reply(tool_use("write_file", path="synthetic/knobs.yaml", content=knobs),
+                 tool_use("submit_candidate", description="knobs: lr 0.001"))
+
+
+@pytest.fixture(scope="module")
+def claude_campaign(provider, data_root, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp, FakeAnthropic([scripted_agent] * 40) as api:
+        mp.setenv("ANTHROPIC_API_KEY", "sk-test-local")
+        mp.setenv("ANTHROPIC_BASE_URL", api.base_url)
+        folder = run_campaign(CampaignOptions(
+            task="synthetic", proposer="claude", policy="architecture-open", max_candidates=4, name="e2e-claude",
+            runs_dir=tmp_path_factory.mktemp("runs"), data_root=data_root, plateau_threshold=1,
+            agent=ClaudeOptions(attempt_backoff_s=0.0)))
+    return folder, api
+
+
+def test_claude_fedprox_candidate_is_built_trained_and_scored(claude_campaign):
+    folder, _ = claude_campaign
+    rows = {r.candidate: r for r in RunLog(folder / "results.tsv").rows()}
+    fedprox = rows["0001"]
+    assert fedprox.proposer == "claude" and fedprox.description.startswith("claude: client: FedProx")
+    assert fedprox.status in ("keep", "discard") and fedprox.score is not None, fedprox.reason
+    assert fedprox.image_id.startswith("sha256:")
+    record = folder / "candidates" / "0001"
+    assert "+        prox = sum(" in (record / "surface.diff").read_text()
+    agent = json.loads((record / "proposal.json").read_text())["agent"]
+    assert agent["input_tokens"] == 2100 + 4300 + 5300 and agent["output_tokens"] == 60 + 900 + 40
+    assert agent["tool_calls"] == 3 and agent["cost_usd_estimate"] > 0
+    assert json.loads((record / "record.json").read_text())["agent"]["input_tokens"] == 11700
+    print(f"\nFedProx candidate: {fedprox.status} {fedprox.score:.4f} (baseline {rows['0000'].score:.4f}); "
+          f"tokens in/out {agent['input_tokens']}/{agent['output_tokens']}, ~${agent['cost_usd_estimate']}")
+
+
+def test_watchdog_fires_and_logs_a_literature_row(claude_campaign):
+    folder, _ = claude_campaign
+    rows = RunLog(folder / "results.tsv").rows()
+    literature = [r for r in rows if r.status == "literature"]
+    assert literature, [(r.candidate, r.status) for r in rows]
+    lit = literature[0]
+    assert lit.score is None and FEDPROX_SRC in lit.description and lit.artifacts.startswith("literature/")
+    event = json.loads((folder / lit.artifacts / "literature.json").read_text())
+    assert event["sources"] == [FEDPROX_SRC] and event["elapsed_s"] >= 0
+    after = rows[rows.index(lit) + 1]  # the candidate built on it carries its sources
+    assert f"[src: {FEDPROX_SRC}]" in after.description and after.proposer == "claude"
+
+
+def test_literature_row_is_a_purple_marker_in_progress_png(claude_campaign):
+    folder, _ = claude_campaign
+    image = imread(folder / "progress.png")[..., :3]
+    purple = np.array([0x7B, 0x1F, 0xA2]) / 255
+    assert (np.abs(image - purple).max(axis=-1) < 0.06).sum() > 50
