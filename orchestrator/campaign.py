@@ -18,7 +18,7 @@ from typing import Any, Optional
 from afr_box.orchestrator import records
 from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.evaluate import Outcome, Proposal, Setup, evaluate
-from afr_box.orchestrator.literature import log_literature
+from afr_box.orchestrator.literature import budget_text, log_literature
 from afr_box.orchestrator.progress import CampaignDisplay
 from afr_box.orchestrator.proposers import make_proposer
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
@@ -53,8 +53,7 @@ class CampaignOptions:
 
 
 def _budget_text(setup: Setup) -> str:
-    b = setup.profile.budget
-    return f"rounds={b.rounds} clients={b.clients} steps<={b.local_steps.max}"
+    return budget_text(setup.profile)
 
 
 def _campaign_meta(opts: CampaignOptions, name: str, setup_hashes: dict, base_id: str) -> dict:

@@ -15,6 +15,12 @@ from afr_box.orchestrator import records
 from afr_box.orchestrator.runlog import Row, RunLog, utc_now
 
 
+def budget_text(profile) -> str:
+    """The results.tsv `budget` cell of a profile."""
+    b = profile.budget
+    return f"rounds={b.rounds} clients={b.clients} steps<={b.local_steps.max}"
+
+
 def source_tag(sources: list[str]) -> str:
     return f" [src: {'; '.join(sources)}]" if sources else ""
 
