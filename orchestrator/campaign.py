@@ -203,6 +203,10 @@ def _propose(setup: Setup, runlog: RunLog, proposer, index: int, workspace: Path
         finished.append((index, failed, Outcome(cand=cand, status="crash", reason=f"proposer: {exc}"[:600],
                                                 runtime_s=round(exc.usage.seconds, 3))))
         return None
+    if proposal.agent:
+        display.note(f"agent for candidate {index:04d}: {proposal.agent['input_tokens']} in / "
+                     f"{proposal.agent['output_tokens']} out tokens, {proposal.agent['tool_calls']} tool calls, "
+                     f"~${proposal.agent['cost_usd_estimate']:.4f}")
     event = proposer.take_literature_event() if hasattr(proposer, "take_literature_event") else None
     if event is not None:
         row = log_literature(setup.campaign_dir, runlog, task=setup.task, policy=setup.policy.name,
