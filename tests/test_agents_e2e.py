@@ -1,9 +1,11 @@
 """The agents end to end: the built-in Claude proposer and an external coding agent.
 
-A real campaign with --proposer claude runs against the local Messages API server: the scripted agent reads client.py, adds a FedProx proximal term, submits; the candidate is
-built into its own image, trained in a container and scored. A later discard trips the
-plateau watchdog (threshold 1 here), the agent goes to the literature, and a `literature`
-row appears in results.tsv and as a purple marker in progress.png.
+A real campaign with --proposer claude runs against the local Messages API server. The
+scripted agent reads client.py, adds a FedProx proximal term, submits; the candidate is built
+into its own image, trained in a container and scored. For the next candidate it never calls a
+tool: a crash row, and the campaign goes on. A discard trips the plateau watchdog (threshold 1
+here), the agent goes to the literature, and a `literature` row appears in results.tsv and as
+a purple marker in progress.png.
 
 A shell script acting as an external coding agent drives `afr-box workspace init`, `try`,
 `status` and `literature start|finish|log`; its rows match a built-in candidate's fields.
@@ -23,7 +25,7 @@ from matplotlib.image import imread
 from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
 from afr_box.orchestrator.proposers.claude import ClaudeOptions
 from afr_box.orchestrator.runlog import RunLog
-from fake_anthropic import FakeAnthropic, reply, result_text, tool_results, tool_use
+from fake_anthropic import FakeAnthropic, reply, result_text, text, tool_results, tool_use
 
 LOAD_LINE = "        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)\n"
 LOSS = "    def loss_of_batch(idx):\n        return cross_entropy(model(x[idx]), y[idx])\n"
@@ -44,6 +46,8 @@ def scripted_agent(request: dict):
     """One function answers every request, from what the conversation holds so far."""
     messages = request["messages"]
     kickoff, turn = messages[0]["content"], len(messages)
+    if "candidate 0002" in kickoff:  # a broken agent: text only, never a tool call
+        return reply(text("I am not sure what to try next."))
     if "LITERATURE MODE IS ON" in request["system"]:
         if turn == 1:
             return reply(tool_use("read_file", path="synthetic/knobs.yaml"))
@@ -73,7 +77,7 @@ def claude_campaign(provider, data_root, tmp_path_factory):
         mp.setenv("ANTHROPIC_API_KEY", "sk-test-local")
         mp.setenv("ANTHROPIC_BASE_URL", api.base_url)
         folder = run_campaign(CampaignOptions(
-            task="synthetic", proposer="claude", policy="architecture-open", max_candidates=4, name="e2e-claude",
+            task="synthetic", proposer="claude", policy="architecture-open", max_candidates=5, name="e2e-claude",
             runs_dir=tmp_path_factory.mktemp("runs"), data_root=data_root, plateau_threshold=1,
             agent=ClaudeOptions(attempt_backoff_s=0.0)))
     return folder, api
@@ -94,6 +98,16 @@ def test_claude_fedprox_candidate_is_built_trained_and_scored(claude_campaign):
     assert json.loads((record / "record.json").read_text())["agent"]["input_tokens"] == 11700
     print(f"\nFedProx candidate: {fedprox.status} {fedprox.score:.4f} (baseline {rows['0000'].score:.4f}); "
           f"tokens in/out {agent['input_tokens']}/{agent['output_tokens']}, ~${agent['cost_usd_estimate']}")
+
+
+def test_an_agent_that_gives_no_candidate_is_a_crash_row_and_the_campaign_goes_on(claude_campaign):
+    folder, _ = claude_campaign
+    rows = {r.candidate: r for r in RunLog(folder / "results.tsv").rows()}
+    broken = rows["0002"]
+    assert broken.status == "crash" and broken.image_id == "", broken
+    assert broken.reason.startswith("proposer: agent gave no candidate after 3 failed attempts")
+    assert json.loads((folder / "candidates/0002/record.json").read_text())["agent"]["failed_attempts"] == 3
+    assert rows["0003"].score is not None and rows["0004"].score is not None
 
 
 def test_watchdog_fires_and_logs_a_literature_row(claude_campaign):
