@@ -184,7 +184,8 @@ def _propose(setup: Setup, runlog: RunLog, proposer, index: int, workspace: Path
              finished: list) -> Optional[Proposal]:
     """Ask the proposer for candidate `index`; first switch an agent to literature mode when the
     plateau watchdog fires, and log the literature event it reports. An agent that gives no
-    candidate (ProposalFailed) becomes a crash row in `finished`, and None is returned."""
+    candidate (ProposalFailed) becomes a crash row (logged now, or queued in `finished` while the
+    baseline runs), and None is returned."""
     from afr_box.orchestrator.proposers.claude import ProposalFailed
 
     rows = runlog.rows()
@@ -200,8 +201,13 @@ def _propose(setup: Setup, runlog: RunLog, proposer, index: int, workspace: Path
                                                       "agent": exc.usage.record(), "failed": str(exc)})
         failed = Proposal(snapshot=workspace, description=f"{proposer.name}: no candidate (agent failed)",
                           proposer=proposer.name, agent=exc.usage.record())
-        finished.append((index, failed, Outcome(cand=cand, status="crash", reason=f"proposer: {exc}"[:600],
-                                                runtime_s=round(exc.usage.seconds, 3))))
+        outcome = Outcome(cand=cand, status="crash", reason=f"proposer: {exc}"[:600],
+                          runtime_s=round(exc.usage.seconds, 3))
+        if records.candidate_id(0) in runlog.done_candidates():  # log now, before the next proposal's rows
+            row = log_outcome(setup, runlog, outcome, failed, False)
+            display.done(row, runlog.best(setup.profile.metric.higher_is_better))
+        else:  # the baseline is logged first: wait for it
+            finished.append((index, failed, outcome))
         return None
     if proposal.agent:
         display.note(f"agent for candidate {index:04d}: {proposal.agent['input_tokens']} in / "
