@@ -59,7 +59,8 @@ def _budget_text(setup: Setup) -> str:
 def _campaign_meta(opts: CampaignOptions, name: str, setup_hashes: dict, base_id: str) -> dict:
     return {"name": name, "task": opts.task, "proposer": opts.proposer, "seed": opts.seed,
             "max_candidates": opts.max_candidates, **setup_hashes, "base_image_id": base_id,
-            "created_at": utc_now()}
+            "created_at": utc_now(),
+            **({"agent": opts.agent.__dict__} if opts.proposer == "claude" and opts.agent else {})}
 
 
 def _open_campaign_dir(opts: CampaignOptions, name: str, hashes: dict) -> Path:

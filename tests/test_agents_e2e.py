@@ -96,6 +96,7 @@ def test_claude_fedprox_candidate_is_built_trained_and_scored(claude_campaign):
     assert agent["input_tokens"] == 2100 + 4300 + 5300 and agent["output_tokens"] == 60 + 900 + 40
     assert agent["tool_calls"] == 3 and agent["cost_usd_estimate"] > 0
     assert json.loads((record / "record.json").read_text())["agent"]["input_tokens"] == 11700
+    assert json.loads((folder / "campaign.json").read_text())["agent"]["model"] == "claude-sonnet-4-6"
     print(f"\nFedProx candidate: {fedprox.status} {fedprox.score:.4f} (baseline {rows['0000'].score:.4f}); "
           f"tokens in/out {agent['input_tokens']}/{agent['output_tokens']}, ~${agent['cost_usd_estimate']}")
 

@@ -162,3 +162,29 @@ def test_literature_mode_requires_sources_and_can_search_the_web(monkeypatch, ca
     assert proposal.description.endswith("[src: Li et al. 2020, FedProx, arXiv:1812.06127]")
     event = agent.take_literature_event()
     assert event.sources == proposal.sources and event.elapsed_s >= 0 and not agent.literature_pending
+
+
+def test_web_search_blocks_are_sent_back_and_their_urls_and_cost_recorded(monkeypatch, campaign_dir):
+    url = "https://arxiv.org/abs/2003.00295"
+    search = {"type": "server_tool_use", "id": "srvtoolu_fake1", "name": "web_search",
+              "input": {"query": "adaptive federated optimization"}}
+    found = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_fake1",
+             "content": [{"type": "web_search_result", "url": url, "title": "Adaptive Federated Optimization",
+                          "encrypted_content": "opaque", "page_age": None}]}
+    sent_back = {}
+
+    def after_search(request):
+        sent_back["assistant"] = request["messages"][1]
+        return submit("knobs: FedAdam server optimizer", sources=["Reddi et al. 2021"])
+
+    with FakeAnthropic([reply(search, found, tool_use("list_files"), web_searches=1), after_search]) as api:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
+        agent = proposer(ClaudeOptions(literature="web", attempt_backoff_s=0.0))
+        agent.literature_pending = True
+        proposal = agent.propose(4, campaign_dir / "workspace", [])
+    kinds = [b["type"] for b in sent_back["assistant"]["content"]]
+    assert kinds == ["server_tool_use", "web_search_tool_result", "tool_use"]
+    assert sent_back["assistant"]["content"][1]["content"][0]["url"] == url
+    assert proposal.sources == ["Reddi et al. 2021", url]
+    assert proposal.agent["web_search_requests"] == 1
+    assert proposal.agent["cost_usd_estimate"] > 0.01  # $10 per 1000 searches on top of the tokens
