@@ -13,11 +13,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from afr_box.orchestrator import records
 from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.evaluate import Outcome, Proposal, Setup, evaluate
+from afr_box.orchestrator.literature import budget_text, log_literature
 from afr_box.orchestrator.progress import CampaignDisplay
 from afr_box.orchestrator.proposers import make_proposer
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
@@ -47,17 +48,19 @@ class CampaignOptions:
     seed: int = 0
     snapshots: Optional[Path] = None
     parallel: int = 1
+    agent: Optional[Any] = None                 # ClaudeOptions for --proposer claude
+    plateau_threshold: Optional[int] = None     # overrides the profile's plateau_threshold
 
 
 def _budget_text(setup: Setup) -> str:
-    b = setup.profile.budget
-    return f"rounds={b.rounds} clients={b.clients} steps<={b.local_steps.max}"
+    return budget_text(setup.profile)
 
 
 def _campaign_meta(opts: CampaignOptions, name: str, setup_hashes: dict, base_id: str) -> dict:
     return {"name": name, "task": opts.task, "proposer": opts.proposer, "seed": opts.seed,
             "max_candidates": opts.max_candidates, **setup_hashes, "base_image_id": base_id,
-            "created_at": utc_now()}
+            "created_at": utc_now(),
+            **({"agent": opts.agent.__dict__} if opts.proposer == "claude" and opts.agent else {})}
 
 
 def _open_campaign_dir(opts: CampaignOptions, name: str, hashes: dict) -> Path:
@@ -89,6 +92,8 @@ def check_runtime(provider, policy) -> None:
 
 def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = None) -> Path:
     profile = load_profile(opts.task)
+    if opts.plateau_threshold is not None:
+        profile = profile.model_copy(update={"plateau_threshold": opts.plateau_threshold})
     policy_name = opts.policy or profile.default_policy
     policy = load_policy(policy_name)
     ppath = policy_path(policy_name)
@@ -97,6 +102,8 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     name = opts.name or f"{opts.task}-{opts.proposer}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     data_dir = opts.data_root / opts.task
     verify_prepared(data_dir)  # fails early, before anything is written, when data is missing
+    # Also early: a proposer that cannot start (e.g. no API key) must not leave a campaign folder behind.
+    proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots, opts.agent)
     provider = DockerProvider()
     check_runtime(provider, policy)
     base = find_base(provider)
@@ -118,8 +125,6 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     leftovers = provider.remove_containers({"afr.campaign": name})
     if leftovers:
         display.note(f"removed {leftovers} leftover container(s) of an interrupted run")
-
-    proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots)
     # A finite proposer (replayed snapshots) bounds the campaign: baseline + one per snapshot.
     total = min(opts.max_candidates, len(proposer) + 1) if hasattr(proposer, "__len__") else opts.max_candidates
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -156,15 +161,19 @@ def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, b
             while True:
                 while free and (index := next(pending, None)) is not None:
                     slot_setup = free.pop(0)
-                    proposal = (baseline if index == 0 else proposer).propose(index, workspace, runlog.rows())
+                    proposal = _propose(setup, runlog, baseline if index == 0 else proposer, index, workspace,
+                                        display, finished)
+                    if proposal is None:  # the agent gave no candidate: a crash row, the slot stays free
+                        free.insert(0, slot_setup)
+                        continue
                     cand = records.candidate_id(index)
                     display.candidate(index, cand, proposal.description)
                     future = pool.submit(evaluate, slot_setup, cand, proposal,
                                          on_phase=lambda phase, c=cand: display.phase(phase, c))
                     running[future] = (index, proposal, slot_setup)
-                if not running:
+                if not running and not finished:
                     break
-                for future in wait(running, return_when=FIRST_COMPLETED).done:
+                for future in (wait(running, return_when=FIRST_COMPLETED).done if running else ()):
                     index, proposal, slot_setup = running.pop(future)
                     free.append(slot_setup)
                     finished.append((index, proposal, _outcome_of(future, records.candidate_id(index))))
@@ -173,13 +182,57 @@ def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, b
                         continue
                     finished.remove(item)
                     baseline_logged = True
-                    row = _log(setup, runlog, item[2], item[1], item[0] == 0)
+                    row = log_outcome(setup, runlog, item[2], item[1], item[0] == 0)
                     display.done(row, runlog.best(setup.profile.metric.higher_is_better))
         except BaseException:
             # Removing the containers makes the running evaluations return at once.
             setup.provider.remove_containers({"afr.campaign": setup.campaign})
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _propose(setup: Setup, runlog: RunLog, proposer, index: int, workspace: Path, display: CampaignDisplay,
+             finished: list) -> Optional[Proposal]:
+    """Ask the proposer for candidate `index`; first switch an agent to literature mode when the
+    plateau watchdog fires, and log the literature event it reports. An agent that gives no
+    candidate (ProposalFailed) becomes a crash row (logged now, or queued in `finished` while the
+    baseline runs), and None is returned."""
+    from afr_box.orchestrator.proposers.claude import ProposalFailed
+
+    rows = runlog.rows()
+    if index and hasattr(proposer, "wants_literature") and proposer.wants_literature(rows):
+        proposer.literature_pending = True
+        display.note(f"[magenta]plateau watchdog fired before candidate {index}: literature mode[/]")
+    try:
+        proposal = proposer.propose(index, workspace, rows)
+    except ProposalFailed as exc:
+        cand = records.candidate_id(index)
+        folder = records.fresh_record(setup.campaign_dir, cand)
+        records.write_json(folder / "proposal.json", {"description": "", "proposer": proposer.name,
+                                                      "agent": exc.usage.record(), "failed": str(exc)})
+        failed = Proposal(snapshot=workspace, description=f"{proposer.name}: no candidate (agent failed)",
+                          proposer=proposer.name, agent=exc.usage.record())
+        outcome = Outcome(cand=cand, status="crash", reason=f"proposer: {exc}"[:600],
+                          runtime_s=round(exc.usage.seconds, 3))
+        if records.candidate_id(0) in runlog.done_candidates():  # log now, before the next proposal's rows
+            row = log_outcome(setup, runlog, outcome, failed, False)
+            display.done(row, runlog.best(setup.profile.metric.higher_is_better))
+        else:  # the baseline is logged first: wait for it
+            finished.append((index, failed, outcome))
+        return None
+    if proposal.agent:
+        display.note(f"agent for candidate {index:04d}: {proposal.agent['input_tokens']} in / "
+                     f"{proposal.agent['output_tokens']} out tokens, {proposal.agent['tool_calls']} tool calls, "
+                     f"~${proposal.agent['cost_usd_estimate']:.4f}")
+    event = proposer.take_literature_event() if hasattr(proposer, "take_literature_event") else None
+    if event is not None:
+        row = log_literature(setup.campaign_dir, runlog, task=setup.task, policy=setup.policy.name,
+                             seed=setup.profile.budget.seed, budget=_budget_text(setup), proposer=proposer.name,
+                             sources=event.sources, summary=event.summary, elapsed_s=event.elapsed_s,
+                             extra={"web_search_requests": event.web_search_requests, "agent": event.agent,
+                                    "before_candidate": records.candidate_id(index)})
+        display.done(row, runlog.best(setup.profile.metric.higher_is_better))
+    return proposal
 
 
 def _outcome_of(future: Future, cand: str) -> Outcome:
@@ -194,7 +247,8 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _log(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_baseline: bool) -> Row:
+def log_outcome(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_baseline: bool) -> Row:
+    """Review a finished candidate and log its row (also used by `afr-box try`)."""
     status, reason = outcome.status, outcome.reason
     if status == "scored":
         best = runlog.best(setup.profile.metric.higher_is_better)
@@ -209,5 +263,6 @@ def _log(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Proposal, is_
     folder = records.record_dir(setup.campaign_dir, outcome.cand)
     folder.mkdir(parents=True, exist_ok=True)
     # record.json first, then the row: a logged row always has a complete record.
-    records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings})
+    records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings,
+                                                 **({"agent": proposal.agent} if proposal.agent else {})})
     return runlog.append(row)

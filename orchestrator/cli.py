@@ -121,23 +121,34 @@ def tasks_cmd(data_root):
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
 @click.option("--quiet", is_flag=True)
+@click.option("--model", default=None, help="for --proposer claude: the model (default claude-sonnet-4-6)")
+@click.option("--max-tokens", type=click.IntRange(256, 20000), default=8192, show_default=True,
+              help="for --proposer claude: max output tokens per request")
+@click.option("--literature", type=click.Choice(["off", "knowledge", "web"]), default="knowledge", show_default=True,
+              help="for --proposer claude, on a plateau: cite from its own knowledge, or search the web "
+                   "(Anthropic's server-side web search tool)")
+@click.option("--plateau", type=click.IntRange(0), default=None,
+              help="plateau watchdog threshold (default: the profile's plateau_threshold; 0 = off)")
 def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, parallel, runs_dir, data_root,
-             quiet):
+             quiet, model, max_tokens, literature, plateau):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
       afr-box campaign heart --proposer hpo --max-candidates 8
       afr-box campaign heart --name heart-a --resume
       afr-box campaign heart --parallel 2
+      afr-box campaign synthetic --proposer claude --policy architecture-open --literature web
     """
     from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
     from afr_box.orchestrator.progress import CampaignDisplay
+    from afr_box.orchestrator.proposers.claude import DEFAULT_MODEL, ClaudeOptions
 
     if resume and not name:
         raise click.UsageError("--resume needs --name of the campaign to continue")
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
                            resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
-                           snapshots=snapshots, parallel=parallel)
+                           snapshots=snapshots, parallel=parallel, plateau_threshold=plateau,
+                           agent=ClaudeOptions(model=model or DEFAULT_MODEL, max_tokens=max_tokens, literature=literature))
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
 
@@ -386,6 +397,134 @@ def audit(campaign_dir, no_images):
         click.echo(f"note     {line}")
     click.echo(result.summary())
     sys.exit(0 if result.ok else 1)
+
+
+# --------------------------------------------------------------------------- external coding-agent mode
+
+WORKSPACE = click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), default=Path("."),
+                         show_default=True, help="the afr-box workspace folder")
+
+
+@main.group()
+def workspace():
+    """Workspaces for external coding agents (Claude Code, Codex, ...)."""
+
+
+@workspace.command("init")
+@click.argument("target")
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=Path("afr-workspace"), show_default=True,
+              help="the workspace folder to create")
+@click.option("--policy", default=None, help="for a new campaign: policy name (default: the profile's)")
+@click.option("--name", default=None, help="for a new campaign: its name (default: TASK-external-TIMESTAMP)")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@DATA_ROOT
+def workspace_init(target, folder, policy, name, runs_dir, data_root):
+    """Create a workspace on a new campaign of task TARGET, or on the campaign folder TARGET:
+    surface/ (the files the agent edits), AGENTS.md and CLAUDE.md (its program).
+
+    Examples:
+      afr-box workspace init synthetic --policy architecture-open --dir ws
+      afr-box workspace init runs/synthetic-external-20261128-120000 --dir ws2
+    """
+    from afr_box.orchestrator.external import init_workspace
+
+    ws = init_workspace(target, folder, data_root or default_data_root(), policy, name, runs_dir)
+    click.echo(f"workspace {ws.folder} on campaign {ws.campaign_dir}\n"
+               f"edit {ws.surface}/..., then: cd {ws.folder} && afr-box try -m \"what changed and why\"")
+
+
+@workspace.command("reset")
+@WORKSPACE
+@click.option("--candidate", default=None, help="take this candidate's surface (default: the best kept one)")
+def workspace_reset(workspace_dir, candidate):
+    """Put the best kept surface (or a given candidate's) back into the workspace.
+
+    Example: afr-box workspace reset
+    """
+    from afr_box.orchestrator.external import best_surface, open_workspace
+
+    ws = open_workspace(workspace_dir)
+    profile, policy, _ = ws.profile_policy()
+    click.echo(f"surface reset from {candidate or 'the best kept candidate'}: {best_surface(ws, profile, policy, candidate)}")
+
+
+@main.command("try")
+@click.option("-m", "--message", required=True, help="one line: what changed and why")
+@click.option("--source", "sources", multiple=True, help="a paper or URL the idea comes from (repeatable)")
+@WORKSPACE
+def try_cmd(message, sources, workspace_dir):
+    """Run the workspace's surface as the campaign's next candidate (gate, build, train, infer,
+    score, verify, review) and print its row. The baseline runs first if it is not logged yet.
+
+    Example: afr-box try -m "client: FedProx proximal term mu=0.01" --source arXiv:1812.06127
+    """
+    from afr_box.orchestrator.external import format_row, open_workspace, plateau, try_workspace
+
+    ws = open_workspace(workspace_dir)
+    rows = try_workspace(ws, message, list(sources), progress=lambda m: click.echo(m, err=True))
+    for row in rows:
+        click.echo(format_row(row) + "\n")
+    state = plateau(ws)
+    click.echo(state.describe())
+    if state.fired:
+        click.echo("literature mode: `afr-box literature start`, read, `afr-box literature finish --source ... -m ...`, "
+                   "then `afr-box try --source ...`")
+
+
+@main.command("status")
+@WORKSPACE
+@click.option("--last", type=click.IntRange(1), default=10, show_default=True, help="recent rows to show")
+def status_cmd(workspace_dir, last):
+    """Best so far, recent rows and the plateau watchdog of the workspace's campaign.
+
+    Example: afr-box status
+    """
+    from afr_box.orchestrator.external import open_workspace, status_text
+
+    click.echo(status_text(open_workspace(workspace_dir), last))
+
+
+@main.group()
+def literature():
+    """Literature events of an external agent (non-scored rows with sources)."""
+
+
+@literature.command("start")
+@WORKSPACE
+def literature_start_cmd(workspace_dir):
+    """Start a literature event (its elapsed time is logged).
+
+    Example: afr-box literature start
+    """
+    from afr_box.orchestrator.external import literature_start, open_workspace
+
+    click.echo(literature_start(open_workspace(workspace_dir)))
+
+
+@literature.command("finish")
+@click.option("--source", "sources", multiple=True, required=True, help="a paper or URL used (repeatable)")
+@click.option("-m", "--message", default="", help="what you take from them")
+@WORKSPACE
+def literature_finish_cmd(sources, message, workspace_dir):
+    """Log the literature event as a `literature` row with its sources and elapsed time.
+
+    Example: afr-box literature finish --source arXiv:1812.06127 -m "FedProx: proximal term for drift"
+    """
+    from afr_box.orchestrator.external import format_row, literature_finish, open_workspace
+
+    click.echo(format_row(literature_finish(open_workspace(workspace_dir), list(sources), message)))
+
+
+@literature.command("log")
+@WORKSPACE
+def literature_log_cmd(workspace_dir):
+    """List the campaign's literature events and their sources.
+
+    Example: afr-box literature log
+    """
+    from afr_box.orchestrator.external import literature_log, open_workspace
+
+    click.echo(literature_log(open_workspace(workspace_dir)))
 
 
 if __name__ == "__main__":

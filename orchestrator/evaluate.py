@@ -61,6 +61,7 @@ class Proposal:
     description: str
     proposer: str
     sources: list[str] = field(default_factory=list)
+    agent: dict[str, Any] = field(default_factory=dict)  # an agent proposer's usage: tokens, tool calls, cost
     # File edits on top of `snapshot` ({path under tasks/: new text}), as an agent proposes them;
     # every path is checked before anything is written.
     edits: dict[str, str] = field(default_factory=dict)
@@ -177,7 +178,8 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     outcome = Outcome(cand=cand, status="crash")
     phases = _Phases(outcome, on_phase)
     records.write_json(folder / "proposal.json", {"description": proposal.description, "proposer": proposal.proposer,
-                                                  "sources": proposal.sources, "seed": seed})
+                                                  "sources": proposal.sources, "seed": seed,
+                                                  **({"agent": proposal.agent} if proposal.agent else {})})
     # gate: on a private copy, before any build
     snapshot = folder / "surface"
     # Links are judged on the proposal itself: the private copy would turn a hardlink into a plain file.

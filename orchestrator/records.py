@@ -1,7 +1,7 @@
 """The candidate record folder: fixed, documented file names (the folder is the API).
 
     candidates/<id>/
-        proposal.json       proposer, description, sources
+        proposal.json       proposer, description, sources (and an agent's tokens, tool calls, cost)
         surface/            the gated surface snapshot (exactly what went into the image)
         surface.diff        unified diff of the effective task files against the baseline
         gate.json           every gate check with its result

@@ -47,6 +47,10 @@ def _settings(folder: Path, meta: dict, report: AuditReport) -> None:
 
 def _row_vs_record(folder: Path, row: Row, report: AuditReport) -> None:
     where = f"row {row.candidate}"
+    if row.status == "literature":  # a literature event: its record is literature.json, no run
+        if not (folder / row.artifacts / "literature.json").is_file():
+            report.problems.append(f"{where}: no record at {row.artifacts}/literature.json")
+        return
     record = records.read_json_or(folder / row.artifacts / records.RECORD, None)
     if record is None:
         report.problems.append(f"{where}: no record at {row.artifacts}/{records.RECORD}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from afr_box.orchestrator import records
-from afr_box.orchestrator.campaign import _log, check_runtime
+from afr_box.orchestrator.campaign import check_runtime, log_outcome
 from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
 from afr_box.orchestrator.runlog import RunLog, utc_now
@@ -129,7 +129,7 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
         say(f"attack suite: {len(attacks)} attacks against policy {policy.name} on {task} "
             f"(timeout {budget.timeout_s:.0f} s per container)")
         control = evaluate(setup, records.candidate_id(0), BaselineProposer(task, policy).propose(0, folder / "workspace"))
-        _log(setup, runlog, control, Proposal(snapshot=Path("."), description="control: untouched baseline",
+        log_outcome(setup, runlog, control, Proposal(snapshot=Path("."), description="control: untouched baseline",
                                               proposer="baseline"), True)
         if control.status != "scored":
             raise SuiteError(f"the control (untouched baseline) ended {control.status}: {control.reason}; "
@@ -175,7 +175,7 @@ def _run_attack(setup: Setup, runlog: RunLog, attack: Attack, index: int, folder
                         proposer="attack", edits=edits)
     outcome = evaluate(setup, cand, proposal)
     pruned = _prune(records.record_dir(folder, cand))
-    _log(setup, runlog, outcome, proposal, False)
+    log_outcome(setup, runlog, outcome, proposal, False)
     blocked, by = attack.verdict(outcome.status, outcome.reason)
     return AttackResult(name=attack.name, threat=attack.threat, description=attack.description, candidate=cand,
                         status=outcome.status, reason=outcome.reason, blocked=blocked, blocked_by=by,

@@ -19,10 +19,12 @@ class Proposer(Protocol):
         """Write the snapshot for candidate `index` under `workspace` and describe it."""
 
 
-PROPOSERS = ("hpo", "baseline", "snapshots")
+PROPOSERS = ("hpo", "baseline", "snapshots", "claude")
 
 
-def make_proposer(name: str, task: str, policy, profile, seed: int, snapshots: Optional[Path] = None) -> "Proposer":
+def make_proposer(name: str, task: str, policy, profile, seed: int, snapshots: Optional[Path] = None,
+                  agent=None) -> "Proposer":
+    """`agent`: ClaudeOptions for --proposer claude (defaults when None)."""
     from afr_box.orchestrator.proposers.baseline import BaselineProposer
     from afr_box.orchestrator.proposers.hpo import HpoProposer
     from afr_box.orchestrator.proposers.snapshots import SnapshotsProposer
@@ -35,4 +37,8 @@ def make_proposer(name: str, task: str, policy, profile, seed: int, snapshots: O
         if snapshots is None:
             raise ValueError("the snapshots proposer needs --snapshots DIR")
         return SnapshotsProposer(snapshots)
+    if name == "claude":
+        from afr_box.orchestrator.proposers.claude import ClaudeOptions, ClaudeProposer
+
+        return ClaudeProposer(task, policy, profile, agent or ClaudeOptions())
     raise ValueError(f"unknown proposer {name!r}; available: {', '.join(PROPOSERS)}")
