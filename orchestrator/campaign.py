@@ -32,7 +32,7 @@ from afr_box.sandbox.docker_provider import DockerProvider
 from afr_box.sandbox.gpus import host_gpu_ids, resolve_gpus
 from afr_box.sandbox.hashing import sha256_file
 from afr_box.sandbox.images import find_base
-from afr_box.tasks.prepared import verify_prepared
+from afr_box.tasks.prepared import heldout_view, verify_prepared
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class CampaignOptions:
     seed: int = 0
     snapshots: Optional[Path] = None
     parallel: int = 1
+    profile: Optional[Path] = None  # a profile YAML for the task other than profiles/<task>.yaml
     agent: Optional[Any] = None                 # ClaudeOptions for --proposer claude
     plateau_threshold: Optional[int] = None     # overrides the profile's plateau_threshold
 
@@ -91,17 +92,22 @@ def check_runtime(provider, policy) -> None:
 
 
 def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = None) -> Path:
-    profile = load_profile(opts.task)
+    profile_ref = opts.profile or opts.task
+    profile = load_profile(profile_ref)
+    if profile.task != opts.task:
+        raise CampaignError(f"profile {profile_ref} is for task {profile.task!r}, not {opts.task!r}")
     if opts.plateau_threshold is not None:
         profile = profile.model_copy(update={"plateau_threshold": opts.plateau_threshold})
     policy_name = opts.policy or profile.default_policy
     policy = load_policy(policy_name)
     ppath = policy_path(policy_name)
-    hashes = {"profile_sha256": sha256_file(profile_path(opts.task)), "policy": policy.name,
+    hashes = {"profile_sha256": sha256_file(profile_path(profile_ref)), "policy": policy.name,
               "policy_sha256": sha256_file(ppath)}
     name = opts.name or f"{opts.task}-{opts.proposer}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     data_dir = opts.data_root / opts.task
     verify_prepared(data_dir)  # fails early, before anything is written, when data is missing
+    if profile.heldout_fraction:
+        heldout_view(data_dir, profile.heldout_fraction)  # split once, before any candidate runs
     # Also early: a proposer that cannot start (e.g. no API key) must not leave a campaign folder behind.
     proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots, opts.agent)
     provider = DockerProvider()
@@ -110,7 +116,7 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     campaign_dir = _open_campaign_dir(opts, name, hashes).resolve()
     if not opts.resume:
         records.write_json(campaign_dir / "campaign.json", _campaign_meta(opts, name, hashes, base.id))
-        shutil.copyfile(profile_path(opts.task), campaign_dir / "profile.yaml")
+        shutil.copyfile(profile_path(profile_ref), campaign_dir / "profile.yaml")
         shutil.copyfile(ppath, campaign_dir / "policy.yaml")
     display = display or CampaignDisplay(quiet=True)
     gpu_ids, notice = resolve_gpus(policy.container.gpus, host_gpu_ids())

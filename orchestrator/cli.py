@@ -129,8 +129,10 @@ def tasks_cmd(data_root):
                    "(Anthropic's server-side web search tool)")
 @click.option("--plateau", type=click.IntRange(0), default=None,
               help="plateau watchdog threshold (default: the profile's plateau_threshold; 0 = off)")
+@click.option("--profile", "profile_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="a profile YAML for TASK (default profiles/TASK.yaml), e.g. one with heldout_fraction")
 def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, parallel, runs_dir, data_root,
-             quiet, model, max_tokens, literature, plateau):
+             quiet, model, max_tokens, literature, plateau, profile_file):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
@@ -147,7 +149,7 @@ def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, se
         raise click.UsageError("--resume needs --name of the campaign to continue")
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
                            resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
-                           snapshots=snapshots, parallel=parallel, plateau_threshold=plateau,
+                           snapshots=snapshots, parallel=parallel, plateau_threshold=plateau, profile=profile_file,
                            agent=ClaudeOptions(model=model or DEFAULT_MODEL, max_tokens=max_tokens, literature=literature))
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
@@ -211,6 +213,38 @@ def replay(campaign_dir, candidate, seed, bundle, runs_dir, data_root):
         click.secho("MISMATCH: the replay did not reproduce the logged score", fg="red", err=True)
         sys.exit(1)
     click.echo("match" if result.match else "different seed: scores not compared")
+
+
+@main.command()
+@click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--candidates", default="baseline,best", show_default=True,
+              help="comma-separated: baseline, best, or candidate ids")
+@click.option("--seeds", default="42,43,44,45,46", show_default=True, help="comma-separated seeds")
+@DATA_ROOT
+def heldout(campaign_dir, candidates, seeds, data_root):
+    """Score candidates on the held-out part of each site's evaluation set (never scored during
+    the search), over seeds, and report whether the selected gain survives. Needs a campaign run
+    with a profile that sets heldout_fraction. Resumable.
+
+    Example: afr-box heldout runs/synthetic-hpo-20261128-120000 --candidates baseline,best
+    """
+    import yaml
+
+    from afr_box.orchestrator.heldout import write_summary as write_heldout
+    from afr_box.orchestrator.repeats import run_repeats, select
+    from afr_box.reports.campaign_report import write_report
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"seeds must be integers, got {seeds!r}", param_hint="--seeds") from None
+    higher = yaml.safe_load((campaign_dir / "profile.yaml").read_text())["metric"]["higher_is_better"]
+    chosen = select(campaign_dir, [c.strip() for c in candidates.split(",") if c.strip()], 0, higher)
+    run_repeats(campaign_dir, chosen, seed_list, data_root or default_data_root(),
+                progress=lambda m: click.echo(m, err=True), split="heldout")
+    summary = write_heldout(campaign_dir, higher)
+    write_report(campaign_dir)
+    click.echo(summary.read_text())
 
 
 @main.command("export")

@@ -26,6 +26,7 @@ from afr_box.sandbox.run_file import CONTAINER_PATH, RunFile
 from afr_box.sandbox.spec import OUT, Mount, RunSpec, describe
 from afr_box.sandbox.surface_import import TASKS_DIR
 from afr_box.sandbox.verify import verify_candidate
+from afr_box.tasks.prepared import heldout_view
 
 EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation",
                 6: "background processes left running"}
@@ -46,6 +47,14 @@ class Setup:
     base: ImageInfo
     gpu_ids: tuple[str, ...] = ()  # given to the candidate's train and infer containers, never the scorer
     cpuset: Optional[str] = None   # the resource slot's CPUs (parallel campaigns on CPU hosts)
+    eval_split: str = "test"       # "heldout": score the held-out part (afr-box heldout), never during search
+
+    @property
+    def eval_dir(self) -> Path:
+        """Where the evaluation inputs and labels live: the prepared folder, or its held-out view
+        when the profile holds part of each test set out (built once, then verified)."""
+        fraction = self.profile.heldout_fraction
+        return heldout_view(self.data_dir, fraction) if fraction else self.data_dir
 
     @property
     def task(self) -> str:
@@ -123,12 +132,15 @@ PHASE_MODULES = {"train": "afr_box.sandbox.runner", "infer": "afr_box.sandbox.in
 PHASE_IMAGES = {"train": "candidate", "infer": "candidate", "score": "base"}
 
 
-def phase_inputs(data_dir: Path, folder: Path) -> dict[str, list[Mount]]:
+def phase_inputs(data_dir: Path, folder: Path, eval_dir: Optional[Path] = None,
+                 split: str = "test") -> dict[str, list[Mount]]:
+    eval_dir = data_dir if eval_dir is None else eval_dir
     return {
         "train": [Mount(data_dir / "train", "/data")],
-        "infer": [Mount(folder / "train" / "model.npz", "/model/model.npz"), Mount(data_dir / "test_inputs", "/data")],
+        "infer": [Mount(folder / "train" / "model.npz", "/model/model.npz"),
+                  Mount(eval_dir / f"{split}_inputs", "/data")],
         "score": [Mount(folder / "train", "/train"), Mount(folder / "infer" / "predictions", "/predictions"),
-                  Mount(data_dir / "test_labels", "/labels")],
+                  Mount(eval_dir / f"{split}_labels", "/labels")],
     }
 
 
@@ -212,7 +224,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
                                                "base_id": setup.base.id, "layers": image.layers,
                                                "labels": image.labels, "size": image.size})
     budget = setup.profile.budget
-    inputs = phase_inputs(setup.data_dir, folder)
+    inputs = phase_inputs(setup.data_dir, folder, setup.eval_dir, setup.eval_split)
     specs = {"train": _container(setup, folder, "train", image.id, inputs["train"], cand, seed, budget.timeout_s)}
     results: dict[str, RunResult] = {}
 

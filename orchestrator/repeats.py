@@ -8,7 +8,7 @@ fixed, same sandbox and scorer), and summarise them with paired differences to t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -67,25 +67,35 @@ def select(campaign_dir: Path, names: list[str], top: int, higher_is_better: boo
     return list(dict.fromkeys(chosen))
 
 
+SPLITS = {"test": ("repeats.tsv", "repeats"), "heldout": ("heldout.tsv", "heldout")}
+
+
 def run_repeats(campaign_dir: Path, candidates: list[str], seeds: list[int], data_root: Path,
-                progress: Callable[[str], None] = print) -> Path:
+                progress: Callable[[str], None] = print, split: str = "test") -> Path:
+    """Rerun each candidate with each seed; `split` "heldout" scores the held-out part instead of
+    the campaign's evaluation set (into heldout.tsv)."""
     campaign_dir = Path(campaign_dir).resolve()
-    out = campaign_dir / "repeats.tsv"
+    out_name, kind = SPLITS[split]
+    out = campaign_dir / out_name
     done = {(r.candidate, r.seed) for r in read_repeats(out)}
     provider = DockerProvider()
     for cand in candidates:
         logged = load_logged(campaign_dir, cand)
-        setup, base_changed = rerun_setup(logged, f"repeat-{logged.meta['name']}", campaign_dir / "repeats",
+        if split == "heldout" and not logged.profile.heldout_fraction:
+            raise ReplayError(f"campaign {campaign_dir.name} holds nothing out (its profile's heldout_fraction is 0): "
+                              f"run the campaign with a profile that sets heldout_fraction")
+        setup, base_changed = rerun_setup(logged, f"{kind}-{logged.meta['name']}", campaign_dir / kind,
                                           data_root, provider)
+        setup = replace(setup, eval_split=split)
         if base_changed:
             progress(f"notice: the recorded base image is gone; {cand} is rerun on the current base")
         for seed in seeds:
             if (cand, seed) in done:
                 continue
-            progress(f"repeat {cand} seed {seed}")
+            progress(f"{kind} {cand} seed {seed}")
             try:
                 outcome = evaluate(setup, f"{cand}-s{seed}",
-                                   Proposal(logged.snapshot, f"repeat of {cand}", "repeat"), seed=seed)
+                                   Proposal(logged.snapshot, f"{kind} of {cand}", kind), seed=seed)
             finally:
                 provider.remove_containers({"afr.campaign": setup.campaign})
             row = Repeat(cand, seed, outcome.score if outcome.status == "scored" else None, outcome.status,

@@ -107,6 +107,9 @@ class Profile(_Strict):
     min_delta: float = Field(0.0, ge=0, description="a candidate is kept when it beats the best by more than this")
     search_space: list[Dimension] = Field(default_factory=list)
     candidates_per_gpu: int = Field(1, ge=1, description="how many candidates may share one GPU in --parallel runs")
+    heldout_fraction: float = Field(0.0, ge=0.0, lt=1.0, description=(
+        "part of each site's test set held out from the search (deterministic split): campaigns score the "
+        "rest, `afr-box heldout` scores this part; 0 = no split"))
     plateau_threshold: int = Field(0, ge=0, description="scored candidates without improvement (or since the last "
                                    "literature event) after which the agent must go to the literature; 0 = off")
 

@@ -8,6 +8,7 @@ import yaml
 
 from afr_box.orchestrator.records import read_json_or
 from afr_box.orchestrator.runlog import RunLog, best_row
+from afr_box.orchestrator.heldout import heldout_table
 from afr_box.orchestrator.repeats import repeat_table
 from afr_box.reports.analysis import attribution, environment, improvement_path
 from afr_box.reports.report import ReportContext, render_report
@@ -52,7 +53,8 @@ def build_context(campaign_dir: Path) -> ReportContext:
         policy_sha256=meta.get("policy_sha256", ""), profile_sha256=meta.get("profile_sha256", ""),
         rows=rows, best_knobs=best_knobs, best_diff=best_diff, integrity=integrity, timings=timings,
         attacks=attacks, attacks_note=attacks_note, path=path, attribution=attribution(campaign_dir, rows),
-        repeats=repeat_table(campaign_dir),
+        repeats=repeat_table(campaign_dir), heldout=heldout_table(campaign_dir, higher),
+        heldout_fraction=float(profile.get("heldout_fraction", 0.0)),
         environment=environment(campaign_dir, meta, rows),
     )
 

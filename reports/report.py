@@ -54,6 +54,8 @@ class ReportContext:
     path: list[Any] = field(default_factory=list)          # analysis.Step: each kept improvement
     attribution: list[dict[str, Any]] = field(default_factory=list)  # mechanism classes per kept candidate
     repeats: list[dict[str, Any]] = field(default_factory=list)      # repeats.repeat_table rows
+    heldout: list[dict[str, Any]] = field(default_factory=list)      # heldout.heldout_table rows
+    heldout_fraction: float = 0.0
     environment: dict[str, Any] = field(default_factory=dict)
     attacks_note: str = ""             # why there are none, and the command that produces them
 

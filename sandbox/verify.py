@@ -28,6 +28,8 @@ def verify_candidate(setup: "Setup", image: ImageInfo, snapshot: Path, surface_h
                        "no changes outside tmpfs and /out" if not result.fs_diff else "; ".join(result.fs_diff[:10])))
     try:
         verify_prepared(setup.data_dir)
+        if setup.eval_dir != setup.data_dir:
+            verify_prepared(setup.eval_dir)
         checks.append(("data_hashes", True, "prepared data matches its manifest"))
     except DataNotPreparedError as exc:
         checks.append(("data_hashes", False, str(exc)))

@@ -14,6 +14,7 @@ bridge defines them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -102,3 +103,51 @@ def verify_prepared(folder: Path) -> dict[str, Any]:
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+HELDOUT_SEED = 20240917  # fixed: every campaign of a profile sees the same validation/held-out rows
+
+
+def heldout_view(folder: Path, fraction: float) -> Path:
+    """A deterministic split of each site's test set into validation and held-out parts.
+
+    Built once beside the prepared folder (`<task>.heldout-<fraction>/`, with its own manifest):
+    `test_inputs/` and `test_labels/` hold the validation rows (what a campaign scores),
+    `heldout_inputs/` and `heldout_labels/` the rest (scored only by `afr-box heldout`). The
+    prepared folder itself is never changed. Rows are drawn per site with a fixed seed."""
+    folder = Path(folder)
+    source = verify_prepared(folder)
+    view = folder.with_name(f"{folder.name}.heldout-{fraction:g}")
+    source_sha = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    if view.is_dir():
+        manifest = verify_prepared(view)
+        if manifest.get("source_manifest_sha256") == source_sha:
+            return view
+        shutil.rmtree(view)  # the prepared data was prepared again: split it again
+    staging = view.with_name(view.name + f".partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for part in ("test_inputs", "test_labels", "heldout_inputs", "heldout_labels"):
+        (staging / part).mkdir(parents=True)
+    sizes = {}
+    for i, site in enumerate(sorted(source["sites"])):
+        x = load_npz(folder / "test_inputs" / f"{site}.npz")["x"]
+        y = load_npz(folder / "test_labels" / f"{site}.npz")["y"]
+        order = np.random.default_rng([HELDOUT_SEED, i]).permutation(len(y))
+        k = int(round(len(y) * fraction))
+        held, val = np.sort(order[:k]), np.sort(order[k:])
+        np.savez(staging / "test_inputs" / f"{site}.npz", x=x[val])
+        np.savez(staging / "test_labels" / f"{site}.npz", y=y[val])
+        np.savez(staging / "heldout_inputs" / f"{site}.npz", x=x[held])
+        np.savez(staging / "heldout_labels" / f"{site}.npz", y=y[held])
+        sizes[site] = {"validation": int(len(val)), "heldout": int(len(held))}
+    manifest = {"task": source["task"], "heldout_fraction": fraction, "seed": HELDOUT_SEED, "sites": sizes,
+                "source_manifest_sha256": source_sha, "files": hash_tree(staging)}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for p in staging.rglob("*"):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    os.chmod(staging, 0o755)
+    try:
+        staging.rename(view)
+    except OSError:  # another process built it first: theirs is identical
+        shutil.rmtree(staging, ignore_errors=True)
+    return view
