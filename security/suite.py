@@ -136,12 +136,12 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
                              f"fix the harness before reading any attack verdict")
         say(f"  control  scored {control.score:.4f} in {control.runtime_s:.1f} s")
         # A slow host must not turn a long honest phase into a "timeout": attacks get at least
-        # twice the control's slowest phase.
+        # 1.5 times the control's slowest phase.
         slowest = max((control.timings.get(p, 0.0) for p in ("train", "infer", "score")), default=0.0)
-        if 2 * slowest > budget.timeout_s:
-            budget = budget.model_copy(update={"timeout_s": int(2 * slowest) + 1})
+        if 1.5 * slowest > budget.timeout_s:
+            budget = budget.model_copy(update={"timeout_s": int(1.5 * slowest) + 1})
             setup = replace(setup, profile=profile.model_copy(update={"budget": budget}))
-            say(f"  per-container timeout raised to {budget.timeout_s} s (twice the control's slowest phase)")
+            say(f"  per-container timeout raised to {budget.timeout_s} s (1.5 times the control's slowest phase)")
         for i, attack in enumerate(attacks, start=1):
             results.append(_run_attack(setup, runlog, attack, i, folder))
             r = results[-1]
