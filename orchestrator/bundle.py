@@ -95,7 +95,7 @@ def unpack_bundle(bundle: Path, runs_dir: Path) -> tuple[Path, str]:
         if files != manifest["files"]:
             changed = sorted({k for k in set(files) | set(manifest["files"]) if files.get(k) != manifest["files"].get(k)})
             raise ReplayError(f"bundle files do not match bundle.json (changed: {', '.join(changed[:5])}): hash mismatch")
-        snapshot = hash_tree(stage / "surface")
+        snapshot = {k[len("surface/"):]: v for k, v in files.items() if k.startswith("surface/")}
         if tree_digest(snapshot) != manifest["surface_hash"]:
             raise ReplayError("the bundled surface does not hash to the logged surface hash: hash mismatch")
         layer = {k[len("surface/"):]: v for k, v in _layer_files(stage / "layer.tar").items()}

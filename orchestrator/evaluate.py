@@ -14,13 +14,14 @@ from typing import Any, Callable, Optional
 
 from afr_box.orchestrator import records
 from afr_box.orchestrator.gates import gate_snapshot, walk_snapshot
+from afr_box.orchestrator.surface import apply_edits
 from afr_box.policies.schema import Policy
 from afr_box.profiles.schema import Profile
 from afr_box.sandbox.errors import ImageBuildError
-from afr_box.orchestrator.surface import apply_edits
 from afr_box.sandbox.hashing import hash_tree, tree_digest
-from afr_box.sandbox.outputs import check_outputs
 from afr_box.sandbox.images import build_candidate
+from afr_box.sandbox.init import STRAYS_EXIT
+from afr_box.sandbox.outputs import check_outputs
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.sandbox.run_file import CONTAINER_PATH, RunFile
 from afr_box.sandbox.spec import OUT, Mount, RunSpec, describe
@@ -29,8 +30,8 @@ from afr_box.sandbox.verify import verify_candidate
 from afr_box.tasks.prepared import heldout_view
 
 EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation",
-                6: "background processes left running"}
-VIOLATION_EXITS = {4, 6}  # the runner's budget checks, the init's stray-process check
+                STRAYS_EXIT: "background processes left running"}
+VIOLATION_EXITS = {4, STRAYS_EXIT}  # the runner's budget checks, the init's stray-process check
 
 
 @dataclass(frozen=True)
@@ -197,15 +198,11 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     # Links are judged on the proposal itself: the private copy would turn a hardlink into a plain file.
     (listed, detail), _ = walk_snapshot(Path(proposal.snapshot))
     if not listed:
-        records.write_json(folder / "gate.json", {"ok": False, "reason": f"file-types: {detail}",
-                                                  "checks": [("file-types", False, detail)]})
-        return _finish(folder, outcome, start, "rejected", f"gate: file-types: {detail}")
+        return _rejected_early(folder, outcome, start, "file-types", detail)
     shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
     refused = apply_edits(snapshot, proposal.edits)
     if refused:
-        records.write_json(folder / "gate.json", {"ok": False, "reason": f"paths: {refused}",
-                                                  "checks": [("paths", False, refused)]})
-        return _finish(folder, outcome, start, "rejected", f"gate: paths: {refused}")
+        return _rejected_early(folder, outcome, start, "paths", refused)
     gate = phases.run("gate", gate_snapshot, snapshot, setup.task, setup.policy, setup.profile)
     records.write_json(folder / "gate.json", {"ok": gate.ok, "reason": gate.reason, "checks": gate.checks})
     if not gate.ok:
@@ -242,7 +239,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
             return "violation", f"{phase}: outputs: {bad_output}"
         if not results[phase].ok:
             stats = records.read_json_or(folder / phase / f"{phase}_stats.json", {})
-            if results[phase].exit_code == 6:
+            if results[phase].exit_code == STRAYS_EXIT:
                 stats = records.read_json_or(folder / phase / "init_violation.json", {})
             return _failure(results[phase], phase, stats)
         return None
@@ -268,6 +265,13 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
         return _finish(folder, outcome, start, *failed)
     outcome.score = float(records.read_json(folder / "score" / "score.json")["score"])
     return _finish(folder, outcome, start, "scored", "")
+
+
+def _rejected_early(folder: Path, outcome: Outcome, start: float, check: str, detail: str) -> Outcome:
+    """A proposal refused before the gate proper ran (its links, its edit paths): recorded like a gate answer."""
+    records.write_json(folder / "gate.json", {"ok": False, "reason": f"{check}: {detail}",
+                                              "checks": [(check, False, detail)]})
+    return _finish(folder, outcome, start, "rejected", f"gate: {check}: {detail}")
 
 
 def _finish(folder: Path, outcome: Outcome, start: float, status: str, reason: str) -> Outcome:

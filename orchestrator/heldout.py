@@ -7,37 +7,28 @@ selected candidates are rerun over seeds on the held-out part (`heldout.tsv`, re
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from afr_box.orchestrator.durable import atomic_write_text
-from afr_box.orchestrator.repeats import _fmt, read_repeats
+from afr_box.orchestrator.repeats import format_summary, scores_by_candidate
 from afr_box.orchestrator.runlog import RunLog, baseline_row
 from afr_box.orchestrator.stats import paired_difference, summarize
 
 
-def _scores(path: Path) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    for r in read_repeats(path):
-        if r.score is not None and not math.isnan(r.score):
-            out.setdefault(r.candidate, {})[r.seed] = r.score
-    return out
-
-
 def heldout_table(campaign_dir: Path, higher_is_better: bool) -> list[dict]:
-    held = _scores(Path(campaign_dir) / "heldout.tsv")
+    held = scores_by_candidate(Path(campaign_dir) / "heldout.tsv")
     if not held:
         return []
     rows = RunLog(Path(campaign_dir) / "results.tsv").rows()
     base = baseline_row(rows)
-    validation = _scores(Path(campaign_dir) / "repeats.tsv")
+    validation = scores_by_candidate(Path(campaign_dir) / "repeats.tsv")
     for r in rows:  # the campaign's own run counts as the validation score for its seed
         if r.score is not None:
             validation.setdefault(r.candidate, {}).setdefault(r.seed, r.score)
     table = []
     for cand, scores in held.items():
         is_base = base is not None and cand == base.candidate
-        mean, _, _, interval = _fmt(summarize(list(scores.values())))
+        mean, _, _, interval = format_summary(summarize(list(scores.values())))
         val = [validation.get(cand, {})[s] for s in scores if s in validation.get(cand, {})]
         diff = half = survives = "-"
         if base is not None and not is_base and base.candidate in held:

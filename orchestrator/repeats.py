@@ -51,6 +51,15 @@ def read_repeats(path: Path) -> list[Repeat]:
     return [Repeat.from_line(line) for line in lines[1:] if line.strip()]
 
 
+def scores_by_candidate(path: Path) -> dict[str, dict[int, float]]:
+    """The finite scores of a repeats-style file: candidate -> {seed: score}, in file order."""
+    out: dict[str, dict[int, float]] = {}
+    for r in read_repeats(path):
+        if r.score is not None and not math.isnan(r.score):
+            out.setdefault(r.candidate, {})[r.seed] = r.score
+    return out
+
+
 def select(campaign_dir: Path, names: list[str], top: int, higher_is_better: bool) -> list[str]:
     """`baseline`, `best` and explicit ids, plus the `top` best scored candidates; in order, unique."""
     rows = RunLog(campaign_dir / "results.tsv").rows()
@@ -105,7 +114,7 @@ def run_repeats(campaign_dir: Path, candidates: list[str], seeds: list[int], dat
     return out
 
 
-def _fmt(s: Optional[Summary], digits: int = 4) -> tuple[str, str, str, str]:
+def format_summary(s: Optional[Summary], digits: int = 4) -> tuple[str, str, str, str]:
     if s is None:
         return ("-",) * 4
     f = lambda v: "-" if v is None else f"{v:.{digits}f}"
@@ -116,14 +125,11 @@ def _fmt(s: Optional[Summary], digits: int = 4) -> tuple[str, str, str, str]:
 def repeat_table(campaign_dir: Path) -> list[dict]:
     """One row per repeated candidate: label, n, mean/std/s.e./interval (formatted), the paired
     difference to the baseline over matched seeds with its half-width, and the per-seed scores."""
-    repeats = [r for r in read_repeats(campaign_dir / "repeats.tsv") if r.score is not None and not math.isnan(r.score)]
+    by_cand = scores_by_candidate(campaign_dir / "repeats.tsv")
     base = baseline_row(RunLog(campaign_dir / "results.tsv").rows())
-    by_cand: dict[str, dict[int, float]] = {}
-    for r in repeats:
-        by_cand.setdefault(r.candidate, {})[r.seed] = r.score
     table = []
     for cand, scores in by_cand.items():
-        mean, std, sem, interval = _fmt(summarize(list(scores.values())))
+        mean, std, sem, interval = format_summary(summarize(list(scores.values())))
         diff, half = "-", "-"
         if base is not None and cand != base.candidate and base.candidate in by_cand:
             try:

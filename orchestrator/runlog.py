@@ -146,9 +146,9 @@ class RunLog:
     def append(self, row: Row) -> Row:
         """Add one row durably (whole new file -> temp file -> fsync -> os.replace), chained to
         the last row; returns the row as logged."""
-        rows = self.rows()
-        row = replace(row, chain=row.chained_to(rows[-1].chain if rows else ""))
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        rows = self._parse(old)
+        row = replace(row, chain=row.chained_to(rows[-1].chain if rows else ""))
         if not old:
             old = HEADER
         elif not old.endswith("\n"):
@@ -171,7 +171,10 @@ class RunLog:
         """All rows in file order; [] for a missing or empty file."""
         if not self.path.exists():
             return []
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        return self._parse(self.path.read_text(encoding="utf-8"))
+
+    def _parse(self, text: str) -> list[Row]:
+        lines = text.splitlines(keepends=True)
         if not lines:
             return []
         if lines[0].rstrip("\n").split("\t") != list(COLUMNS):

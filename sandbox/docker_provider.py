@@ -144,11 +144,10 @@ class DockerProvider(SandboxProvider):
         import docker
 
         try:
-            attrs = self.client.images.get(image).attrs
+            upper = _readable_upper_dir(self.client.images.get(image).attrs)
         except docker.errors.ImageNotFound:
             return None
-        upper = (attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
-        if not upper or not os.access(upper, os.R_OK | os.X_OK):
+        if upper is None:
             return None
         found = {}
         for root, dirs, files in os.walk(upper):
@@ -183,6 +182,13 @@ class DockerProvider(SandboxProvider):
 _KIND = {0: "changed", 1: "added", 2: "deleted"}
 
 
+def _readable_upper_dir(attrs: dict) -> Optional[str]:
+    """The overlay2 upper directory of an image or container (its own layer), if this process
+    can read it (root on the engine host); None otherwise."""
+    upper = (attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
+    return upper if upper and os.access(upper, os.R_OK | os.X_OK) else None
+
+
 def _changes(container) -> list[tuple[str, str]]:
     """The container's filesystem changes against its image.
 
@@ -190,8 +196,8 @@ def _changes(container) -> list[tuple[str, str]]:
     host): it holds exactly the changes, and reading it takes milliseconds where the engine's
     diff walks the whole image (~1.5 s). Otherwise ask the engine.
     """
-    upper = (container.attrs.get("GraphDriver") or {}).get("Data", {}).get("UpperDir")
-    if upper and os.access(upper, os.R_OK | os.X_OK):
+    upper = _readable_upper_dir(container.attrs)
+    if upper is not None:
         changes = []
         for root, dirs, files in os.walk(upper):
             for name in dirs + files:

@@ -17,7 +17,8 @@ from typing import Optional
 
 from afr_box.orchestrator import records
 from afr_box.orchestrator.runlog import Row, RunLog, RunLogError
-from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.orchestrator.evaluate import surface_hash
+from afr_box.sandbox.hashing import hash_tree, sha256_file
 from afr_box.sandbox.provider import SandboxProvider
 
 
@@ -65,7 +66,7 @@ def _row_vs_record(folder: Path, row: Row, report: AuditReport) -> None:
         if score != row.score:
             report.problems.append(f"{where}: logged score {row.score!r} but the scorer wrote {score!r}")
     snapshot = folder / row.artifacts / "surface"
-    if row.surface_hash and (not snapshot.is_dir() or tree_digest(hash_tree(snapshot)) != row.surface_hash):
+    if row.surface_hash and (not snapshot.is_dir() or surface_hash(snapshot) != row.surface_hash):
         report.problems.append(f"{where}: the surface snapshot on disk no longer hashes to {row.surface_hash[:16]}")
 
 

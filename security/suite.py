@@ -79,7 +79,8 @@ def processes_of(container_ids: list[str]) -> list[int]:
 
 
 def host_fingerprint(data_dir: Path, provider, base_ref: str) -> dict[str, str]:
-    state = {"data": _tree(data_dir), "base_image": (provider.image_info(base_ref) or None).id}
+    base = provider.image_info(base_ref)
+    state = {"data": _tree(data_dir), "base_image": base.id if base else "missing"}
     state.update({f"harness:{d.name}": _tree(d) for d in _harness_dirs() if d.is_dir()})
     state.update({f"host:{f}": sha256_file(Path(f)) for f in HOST_FILES if os.access(f, os.R_OK)})
     return state
