@@ -35,12 +35,14 @@ def campaign_containers(provider, **labels):
 
 def test_kill_9_then_resume(provider, data_root, tmp_path):
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(cli(runs=runs, data_root=data_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path / "campaign.log"  # a file, not a pipe: an unread pipe that fills up would stall the campaign
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cli(runs=runs, data_root=data_root), stdout=out, stderr=subprocess.STDOUT)
     try:
         # candidate 0001's training container running => the baseline row is logged
         wait_for(lambda: campaign_containers(provider, candidate="0001", phase="train") or proc.poll() is not None,
-                 300, "candidate 0001 to start training")
-        assert proc.poll() is None, proc.stdout.read().decode()
+                 300, f"candidate 0001 to start training (campaign log: {log})")
+        assert proc.poll() is None, log.read_text()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
