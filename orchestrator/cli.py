@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 
-from afr_box.orchestrator.data import data_status, default_data_root, prepare_task
+from afr_box.orchestrator.data import data_status, default_data_root, how_to_get, prepare_task
 from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.proposers import PROPOSERS
 from afr_box.profiles.schema import available_tasks, load_profile
@@ -79,16 +80,25 @@ def data():
 @click.argument("task")
 @click.option("--source", type=click.Path(path_type=Path), default=None, help="folder with the original files")
 @click.option("--download", is_flag=True, help="download from the public source (checksummed)")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="a data option of the task's bridge (repeatable), e.g. weights=FILE for isic")
 @DATA_ROOT
-def data_prepare(task, source, download, data_root):
+def data_prepare(task, source, download, options, data_root):
     """Verify and prepare TASK's data into DATA_ROOT/TASK.
 
     Examples:
       afr-box data prepare synthetic
       afr-box data prepare heart --source ../shared/data/flamby/fed_heart_disease
+      afr-box data prepare tcga --source ../shared/data/flamby/fed_tcga_brca
     """
     profile = load_profile(task)
-    dest = prepare_task(profile, data_root or default_data_root(), source, download)
+    extra = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
+        extra[key] = yaml.safe_load(value) if value else ""
+    dest = prepare_task(profile, data_root or default_data_root(), source, download, extra)
     click.echo(f"prepared {task} at {dest}")
 
 
@@ -102,7 +112,10 @@ def tasks_cmd(data_root):
     root = data_root or default_data_root()
     for task in available_tasks():
         profile = load_profile(task)
-        click.echo(f"{task:12} {data_status(profile, root):10} {profile.title}")
+        status = data_status(profile, root)
+        click.echo(f"{task:12} {status.split(' ')[0]:8} {profile.title}")
+        if status != "ready":
+            click.echo(f"{'':12} {'':8} get it: {how_to_get(profile)}")
 
 
 @main.command()

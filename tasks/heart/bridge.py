@@ -37,6 +37,8 @@ FILES = (
     ("processed.va.data", "4249d03ca7711e84f4444768c9426170"),
 )
 UCI_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/heart-disease/"
+SOURCE_HINT = ("afr-box data prepare heart --download (UCI), or --source DIR holding the four "
+               "processed.<center>.data files")
 COLUMNS = ("age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang",
            "oldpeak", "slope", "ca", "thal", "num")
 KEPT = tuple(range(10))          # slope, ca, thal (10-12) are mostly missing outside Cleveland

@@ -17,6 +17,7 @@ from afr_box.tasks.synthetic import generator
 
 DEFAULTS = {"num_users": 40, "alpha": 0.5, "beta": 0.5, "num_dim": 60, "num_classes": 5,
             "seed": 931, "test_fraction": 0.2, "min_samples": 50, "max_samples": 400}
+SOURCE_HINT = "afr-box data prepare synthetic (generated locally, nothing to download)"
 INTEGER = {"num_users", "num_dim", "num_classes", "seed", "min_samples", "max_samples", "num_clients"}
 
 
