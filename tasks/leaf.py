@@ -51,7 +51,7 @@ def shard_files(source: Path, what: str) -> dict[str, list[Path]]:
     return found
 
 
-def _read_shard(path: Path, split: LeafSplit) -> None:
+def _read_shard(path: Path, split: LeafSplit, check_num_samples: bool = True) -> None:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -64,7 +64,7 @@ def _read_shard(path: Path, split: LeafSplit) -> None:
         record = data["user_data"].get(user)
         if not isinstance(record, dict) or "x" not in record or "y" not in record:
             raise DataSourceError(f"{path}: user {user!r} has no user_data with x and y")
-        if not len(record["x"]) == len(record["y"]) == count:
+        if len(record["x"]) != len(record["y"]) or (check_num_samples and len(record["y"]) != count):
             raise DataSourceError(f"{path}: user {user!r} has {len(record['x'])} x, {len(record['y'])} y, "
                                   f"num_samples {count}")
         if user in split.x:  # LEAF never splits one user's samples across shards of one split
@@ -73,14 +73,19 @@ def _read_shard(path: Path, split: LeafSplit) -> None:
         split.y[user] = record["y"]
 
 
-def read_leaf(source: Path, what: str) -> tuple[LeafSplit, LeafSplit, dict[str, str]]:
-    """(train, test, {relative shard path: sha256}) from a LEAF data folder."""
+def read_leaf(source: Path, what: str, check_num_samples: bool = True) -> tuple[LeafSplit, LeafSplit, dict[str, str]]:
+    """(train, test, {relative shard path: sha256}) from a LEAF data folder.
+
+    `check_num_samples=False` for datasets whose LEAF files carry counts that differ from their
+    samples: Shakespeare's test files (split_data.py drops the 79 samples overlapping the train
+    part but records the undropped count) and Reddit (num_samples counts the user's comments of
+    the unsplit data). x and y must still agree."""
     files = shard_files(source, what)
     splits = {name: LeafSplit() for name in SPLITS}
     digests = {}
     for name, paths in files.items():
         for path in paths:
-            _read_shard(path, splits[name])
+            _read_shard(path, splits[name], check_num_samples)
             digests[f"{name}/{path.name}"] = sha256_file(path)
     return splits["train"], splits["test"], digests
 
