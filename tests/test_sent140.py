@@ -112,3 +112,7 @@ def test_short_campaign_end_to_end_with_glove(tmp_path, provider):
                                       clients=2, rounds=1, local_steps=3)
     score = assert_scored_in_hardened_containers(folder, rows[0])
     assert 0.0 <= rows[0].score <= 1.0 and score
+    # The server built the initial global model from the GloVe asset: ids no tweet uses (the
+    # fixture's vocabulary is far below 10,000 words) keep GloVe's zero rows after training.
+    with np.load(folder / rows[0].artifacts / "train" / "model.npz") as final:
+        assert not final["embedding.weight"][V - 1].any()
