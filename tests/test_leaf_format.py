@@ -56,3 +56,18 @@ def test_layout_errors_name_what_to_fix(tmp_path):
     (tmp_path / "test" / "bad.json").write_text('{"users": ["a"], "num_samples": [2], "user_data": {"a": {"x": [1], "y": [1]}}}')
     with pytest.raises(DataSourceError, match="user 'a' has 1 x, 1 y, num_samples 2"):
         read_leaf(tmp_path, "toy")
+
+
+def test_num_samples_check_can_be_waived_but_x_and_y_must_agree(tmp_path):
+    # LEAF's Shakespeare test files and Reddit files record counts that differ from their samples
+    _write(tmp_path, "train", "a.json", {"a": ([[0]], [0])})
+    (tmp_path / "test").mkdir()
+    shard = tmp_path / "test" / "a.json"
+    shard.write_text('{"users": ["a"], "num_samples": [80], "user_data": {"a": {"x": [[1]], "y": [1]}}}')
+    with pytest.raises(DataSourceError, match="num_samples 80"):
+        read_leaf(tmp_path, "toy")
+    _, test, _ = read_leaf(tmp_path, "toy", check_num_samples=False)
+    assert test.y == {"a": [1]}
+    shard.write_text('{"users": ["a"], "num_samples": [80], "user_data": {"a": {"x": [[1], [2]], "y": [1]}}}')
+    with pytest.raises(DataSourceError, match="user 'a' has 2 x, 1 y"):
+        read_leaf(tmp_path, "toy", check_num_samples=False)

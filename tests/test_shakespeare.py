@@ -25,11 +25,15 @@ def test_alphabet_is_leafs_80_letters():
 def test_bridge_reads_leafs_format(tmp_path):
     source = write_shakespeare(tmp_path / "src")
     raw = json.loads(next((source / "train").glob("*.json")).read_text())
+    raw_test = json.loads(next((source / "test").glob("*.json")).read_text())
+    # LEAF's split records each user's test count before dropping the 79 overlapping windows
+    assert all(n == len(raw_test["user_data"][u]["y"]) + 79 for u, n in zip(raw_test["users"], raw_test["num_samples"]))
     dest = bridge.prepare(tmp_path / "out", source=source, options={"num_clients": 4})
     manifest = json.loads((dest / "manifest.json").read_text())
     sizes = manifest["sites"]
     assert len(sizes) == 4 and manifest["provenance"]["users_per_client"] == [2, 2, 1, 1]
     assert sum(s["train"] for s in sizes.values()) == sum(raw["num_samples"])
+    assert sum(s["test"] for s in sizes.values()) == sum(raw_test["num_samples"]) - 79 * len(raw_test["users"])
     site = load_npz(dest / "train" / "site-1.npz")
     assert site["x"].dtype == np.int64 and site["x"].shape == (sizes["site-1"]["train"], 80)
     # site-1 holds the first user in sorted order; its first sample decodes back to the raw text
