@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import pytest
 
 from afr_box.orchestrator.runlog import RunLog
 
@@ -61,6 +62,7 @@ def test_kill_9_then_resume(provider, data_root, tmp_path):
     assert (runs / NAME / "report.md").is_file()
 
 
+@pytest.mark.docker  # the campaign finds the base image before it opens the campaign folder
 def test_resume_without_campaign_is_refused(data_root, tmp_path):
     done = subprocess.run(cli("--resume", runs=tmp_path, data_root=data_root), capture_output=True, text=True)
     assert done.returncode == 2 and "nothing to resume" in done.stderr
