@@ -51,8 +51,9 @@ def main():
     last = {}
 
     def loss_of_batch(idx):
-        last["idx"] = idx
-        return torch.mean(1 - dice_per_class(model(x[idx]), one_hot(y[idx])))
+        loss = torch.mean(1 - dice_per_class(model(x[idx]), one_hot(y[idx])))
+        last["loss"] = float(loss)
+        return loss
 
     while flare.is_running():
         global_model = flare.receive()
@@ -67,7 +68,7 @@ def main():
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_dice_last_batch": mean_dice(model, x[last["idx"]], y[last["idx"]])},
+            metrics={"train_dice_loss_last_batch": last["loss"]},
             meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
         ))
 
