@@ -65,7 +65,9 @@ def balanced_accuracy(model, x, y) -> float:
 
 def main():
     torch.set_num_threads(1)
-    cfg, fixed = knobs(), budget()
+    fixed = budget()
+    # A knobs file without local_steps trains the profile's baseline step count (FLamby's 100).
+    cfg = {"local_steps": fixed["local_steps"]["baseline"], **knobs()}
     flare.init()
     site = flare.get_site_name()
     arrays = load_arrays(site)
@@ -75,7 +77,7 @@ def main():
 
     def loss_of_batch(idx):
         loss = focal_loss(model(augment(x[idx])), y[idx])
-        last["loss"] = float(loss)
+        last["loss"] = loss.item()
         return loss
 
     while flare.is_running():
