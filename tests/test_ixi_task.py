@@ -127,6 +127,9 @@ def test_options_checked(source, tmp_path):
         bridge.prepare(tmp_path / "ixi", source=source, options={"num_clients": 4})
     with pytest.raises(ValueError, match="unknown ixi data option"):
         bridge.prepare(tmp_path / "ixi", source=source, options={"resize": 64})
+    with pytest.raises(ValueError, match="expected true or false"):
+        bridge.prepare(tmp_path / "ixi", source=source, options={"subset": "maybe"})
+    assert bridge._options({"subset": "yes"})["subset"] and not bridge._options({"subset": "false"})["subset"]
 
 
 def _vol(values) -> np.ndarray:

@@ -38,6 +38,7 @@ import numpy as np
 from afr_box.sandbox.hashing import file_digest
 from afr_box.tasks.isic import pretrained
 from afr_box.tasks.isic.images import CROP
+from afr_box.tasks.flamby_options import flag
 from afr_box.tasks.prepared import SiteSplit, write_prepared
 from afr_box.tasks.sources import DataSourceError
 
@@ -161,7 +162,7 @@ def _options(options: dict | None) -> dict:
             if value != NUM_CENTERS:
                 raise ValueError(f"isic has exactly {NUM_CENTERS} clients (FLamby centers), got num_clients={value}")
         elif key == "subset":
-            opts[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            opts[key] = flag(key, value)
         elif key in opts:
             opts[key] = None if value is None else str(value)
         else:

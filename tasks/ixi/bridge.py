@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from afr_box.tasks.ixi.flamby_split import SPLIT
+from afr_box.tasks.flamby_options import flag
 from afr_box.tasks.prepared import SiteSplit, write_prepared
 from afr_box.tasks.sources import DataSourceError
 
@@ -168,7 +169,7 @@ def _options(options: dict | None) -> dict:
             if value != len(CENTERS):
                 raise ValueError(f"ixi has exactly {len(CENTERS)} clients (FLamby centers), got num_clients={value}")
         elif key == "subset":
-            opts[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            opts[key] = flag(key, value)
         else:
             raise ValueError(f"unknown ixi data option {key!r}; known: {sorted(OPTIONS)}")
     return opts
