@@ -46,8 +46,11 @@ def task() -> str:
 
 
 def knobs() -> dict[str, Any]:
-    """The candidate's knobs file (part of its surface)."""
-    return yaml.safe_load((surface_dir() / task() / "knobs.yaml").read_text()) or {}
+    """The candidate's knobs file (part of its surface). A knobs file without `local_steps`
+    trains the profile's baseline step count (budget.local_steps.baseline), so a profile with a
+    smaller budget shrinks the untouched baseline too; a candidate may set it within the bounds."""
+    values = yaml.safe_load((surface_dir() / task() / "knobs.yaml").read_text()) or {}
+    return {"local_steps": budget()["local_steps"]["baseline"], **values}
 
 
 def load_arrays(site: str) -> dict[str, np.ndarray]:

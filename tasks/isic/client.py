@@ -66,8 +66,7 @@ def balanced_accuracy(model, x, y) -> float:
 def main():
     torch.set_num_threads(1)
     fixed = budget()
-    # A knobs file without local_steps trains the profile's baseline step count (FLamby's 100).
-    cfg = {"local_steps": fixed["local_steps"]["baseline"], **knobs()}
+    cfg = knobs()
     flare.init()
     site = flare.get_site_name()
     arrays = load_arrays(site)
