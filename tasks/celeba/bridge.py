@@ -30,12 +30,12 @@ from afr_box.tasks.sources import DataSourceError
 IMAGE_SIZE = 84
 IMAGES = Path("raw") / "img_align_celeba"
 SOURCE_HINT = ("no download: get CelebA's aligned images into leaf/data/celeba/data/raw/img_align_celeba, run "
-               "LEAF's ./preprocess.sh -s niid --sf 1.0 -k 5 -t sample in leaf/data/celeba, then "
+               "LEAF's ./preprocess.sh -s niid --sf 0.05 -k 5 -t sample in leaf/data/celeba, then "
                "afr-box data prepare celeba --source leaf/data/celeba/data")
 NO_DOWNLOAD = ("celeba has no ready-made download: LEAF builds its JSON from CelebA's images and metadata "
                "(mmlab.ie.cuhk.edu.hk/projects/CelebA.html: img_align_celeba, list_attr_celeba.txt, "
                "identity_CelebA.txt into leaf/data/celeba/data/raw/). Then run LEAF's "
-               "`./preprocess.sh -s niid --sf 1.0 -k 5 -t sample` in leaf/data/celeba and pass "
+               "`./preprocess.sh -s niid --sf 0.05 -k 5 -t sample` (small CelebA; --sf 1.0 for the full one, which needs more than the 6 GB training container) in leaf/data/celeba and pass "
                "--source leaf/data/celeba/data (the folder holding train/, test/ and raw/img_align_celeba/)")
 
 

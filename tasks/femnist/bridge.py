@@ -2,8 +2,9 @@
 
 Source: the folder LEAF's `data/femnist/preprocess.sh` fills (`leaf/data/femnist/data/`),
 holding `train/*.json` and `test/*.json`; each user (writer) has
-`x`: lists of 784 grey values in [0, 1] (28x28, row-major) and `y`: class ids 0-61
-(10 digits, 26 upper-case, 26 lower-case letters). LEAF's sampling (`--sf`, seeds) varies,
+`x`: lists of 784 grey values in [0, 1] (28x28, row-major; pixel levels / 255) and `y`: class
+ids 0-61 (10 digits, 26 upper-case, 26 lower-case letters). x is stored as the exact uint8
+levels; the model divides by 255, so it sees LEAF's values. LEAF's sampling (`--sf`, seeds) varies,
 so there is no fixed checksum: every shard's sha256 is recorded in the provenance instead.
 The models need LEAF's per-user sample split (`-t sample`), so every test user also trains.
 
@@ -30,8 +31,10 @@ NO_DOWNLOAD = ("femnist has no ready-made download: LEAF builds its JSON from th
 
 
 def _images(samples: list, where: str) -> np.ndarray:
+    """LEAF's grey values (uint8 levels / 255, data_to_json.py) back to their exact uint8 levels:
+    4x less memory than float32, so even full FEMNIST fits the training container."""
     try:
-        x = np.asarray(samples, dtype=np.float32)
+        x = np.asarray(samples, dtype=np.float64)
     except (TypeError, ValueError):
         x = None
     if x is None or x.ndim != 2 or x.shape[1] != PIXELS:
@@ -39,7 +42,10 @@ def _images(samples: list, where: str) -> np.ndarray:
         raise DataSourceError(f"femnist {where}: x must be lists of {PIXELS} grey values (28x28), got {got}")
     if not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
         raise DataSourceError(f"femnist {where}: grey values must lie in [0, 1] as LEAF writes them")
-    return x
+    levels = np.rint(x * 255)
+    if np.abs(levels - x * 255).max() > 1e-6:
+        raise DataSourceError(f"femnist {where}: grey values must be pixel levels / 255 as LEAF's data_to_json.py writes them")
+    return levels.astype(np.uint8)
 
 
 def _labels(labels: list, where: str) -> np.ndarray:
@@ -70,7 +76,7 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
     sites, provenance = leaf_sites(Path(source), "femnist", num_clients, _images, _labels)
     provenance = {
         "dataset": "LEAF FEMNIST (Extended MNIST by writer; NIST SD19), LEAF JSON",
-        "inputs": "x: float32 (n, 784), 28x28 grey values in [0, 1]; y: int64 class ids 0-61",
+        "inputs": "x: uint8 (n, 784), 28x28 grey levels (LEAF value * 255, exact); y: int64 class ids 0-61",
         **provenance,
         "options": {"num_clients": num_clients},
     }

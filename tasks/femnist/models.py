@@ -12,7 +12,8 @@ IMAGE_SIZE, NUM_CLASSES = 28, 62
 class LeafCNN(nn.Module):
     """LEAF's FEMNIST baseline (models/femnist/cnn.py), in torch: conv5x5 32 'same' + ReLU,
     maxpool 2, conv5x5 64 'same' + ReLU, maxpool 2, dense 2048 + ReLU, dense 62 (class logits).
-    Input: the 784 flattened grey values in [0, 1]. 6,603,710 parameters."""
+    Input: the 784 flattened grey levels as prepared (uint8 0-255), scaled to LEAF's [0, 1]
+    values here. 6,603,710 parameters."""
 
     def __init__(self, classes: int = NUM_CLASSES, init_seed: int = 0):
         super().__init__()
@@ -27,7 +28,8 @@ class LeafCNN(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)))
+        x = x.float().reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE) / 255
+        return self.classifier(self.features(x))
 
 
 MODELS = {"leaf_cnn": LeafCNN}
