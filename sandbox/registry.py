@@ -64,7 +64,9 @@ def repository(registry: str, image: ImageInfo) -> str:
 def push(client, registry: str, image: ImageInfo) -> str:
     """Push `image` (by id) and return its digest reference `REGISTRY/afr/<repo>@sha256:...`."""
     repo = repository(registry, image)
-    tag = next((t.split(":", 1)[1] for t in image.tags if ":" in t), image.id.split(":")[-1][:16])
+    # The local tag's own part (afr-cand:heart-<hash> -> heart-<hash>); a tag already pushed
+    # (REGISTRY:PORT/afr/cand:heart-<hash>) ends the same way.
+    tag = next((t.rsplit(":", 1)[1] for t in image.tags if ":" in t), image.id.split(":")[-1][:16])
     img = client.images.get(image.id)
     img.tag(repo, tag)
     try:
