@@ -48,8 +48,15 @@ STORE = 100 * 1024 ** 2  # object store per node: small, this machine has 2 core
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
+    import docker
+
     with LoopbackRegistry(tmp_path_factory.mktemp("registry")) as reg:
         yield reg
+    client = docker.from_env()  # drop the tags this registry's pushes added (the images stay)
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(reg.address + "/"):
+                client.images.remove(tag)
 
 
 @pytest.fixture(scope="module")
