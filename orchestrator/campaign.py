@@ -140,7 +140,10 @@ def _run(opts: CampaignOptions, display: CampaignDisplay, name: str, hashes: dic
          ppath, data_dir: Path, proposer, provider, base, cluster: Optional[ClusterRun]) -> Path:
     campaign_dir = _open_campaign_dir(opts, name, hashes).resolve()
     if not opts.resume:
-        records.write_json(campaign_dir / "campaign.json", _campaign_meta(opts, name, hashes, base.id))
+        meta = _campaign_meta(opts, name, hashes, base.id)
+        if cluster is not None:  # replay elsewhere pulls the base by this digest
+            meta["base_repo_digest"] = cluster.base_ref
+        records.write_json(campaign_dir / "campaign.json", meta)
         shutil.copyfile(profile_path(profile_ref), campaign_dir / "profile.yaml")
         shutil.copyfile(ppath, campaign_dir / "policy.yaml")
     if cluster is not None:

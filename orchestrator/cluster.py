@@ -116,6 +116,7 @@ class ClusterRun:
 
     address: str
     provider: RayProvider
+    base_ref: str  # the base image's digest reference in the registry
     slots: int
     nodes: list[dict]
     connected: bool  # this process connected, so it disconnects at the end
@@ -139,7 +140,7 @@ def start(address: str, registry: Optional[str], data_dirs: list[Path], base: Im
         provider = RayProvider(registry, data_dirs, local)
         base_ref = provider.publish(base)
         nodes = preflight(base_ref, base.id, data_dirs, gpus, harness_digest(), runtime)
-        return ClusterRun(address, provider, slots, nodes, connected)
+        return ClusterRun(address, provider, base_ref, slots, nodes, connected)
     except BaseException:
         if connected:
             disconnect()

@@ -186,12 +186,15 @@ def test_hardening_is_visible_in_docker_inspect(campaigns, registry):
         assert attrs["Config"]["Image"].startswith(f"{registry.address}/afr/") and "@sha256:" in attrs["Config"]["Image"]
 
 
-def test_cluster_campaign_leaves_nothing_and_replays_locally(campaigns, provider, heart_ready):
+def test_cluster_campaign_leaves_nothing_and_replays_from_the_digest(campaigns, provider, heart_ready):
     _, on_cluster, _ = campaigns
     name = on_cluster.name
     assert provider.client.containers.list(all=True, filters={"label": f"afr.campaign={name}"}) == []
-    result = replay(on_cluster, "0001", heart_ready)  # on this engine, from the image of the logged id
-    assert result.match and result.image_reused, result
+    row = next(r for r in RunLog(on_cluster / "results.tsv").rows() if r.candidate == "0001")
+    provider.client.images.remove(row.image_id, force=True)  # as on a machine that never had it
+    result = replay(on_cluster, "0001", heart_ready)  # pulls the logged digest, checks the id, reruns
+    assert result.match and result.image_reused and result.image_id == row.image_id, result
+    assert json.loads((on_cluster / "campaign.json").read_text())["base_repo_digest"].split("@")[1].startswith("sha256:")
 
 
 def test_killed_task_leaves_no_container_after_cleanup(provider, ray_nodes, registry):
