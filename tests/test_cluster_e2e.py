@@ -138,7 +138,7 @@ def test_cluster_scores_equal_the_local_provider(campaigns):
     for row in rows:
         assert row.status in ("keep", "discard"), (row.status, row.reason)
         assert row.score == local_rows[row.candidate].score, row.candidate
-        assert row.image_id == local_rows[row.candidate].image_id  # the same image, built once, pulled by digest
+        assert row.surface_hash == local_rows[row.candidate].surface_hash
 
 
 def test_every_phase_pulled_the_gated_image_by_digest(campaigns, registry, provider):

@@ -41,6 +41,7 @@ def test_malformed_cluster_address_says_what_is_expected(address):
 
 
 def test_unreachable_cluster_fails_fast_with_the_address():
+    pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
     port = _closed_port()
     with pytest.raises(ClusterError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
         connect(f"127.0.0.1:{port}")
