@@ -23,7 +23,9 @@ from afr_box.orchestrator.progress import CampaignDisplay
 from afr_box.orchestrator.proposers import make_proposer
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
 from afr_box.orchestrator.review import review
-from afr_box.orchestrator.slots import Slot, host_cpus, plan_slots
+from afr_box.orchestrator.cluster import ClusterRun
+from afr_box.orchestrator.cluster import start as start_cluster
+from afr_box.orchestrator.slots import Slot, cluster_slots, host_cpus, plan_slots
 from afr_box.orchestrator.runlog import Row, RunLog, utc_now
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
@@ -47,10 +49,12 @@ class CampaignOptions:
     data_root: Path = Path("afr-data")
     seed: int = 0
     snapshots: Optional[Path] = None
-    parallel: int = 1
+    parallel: Optional[int] = None  # candidates at once; default 1 locally, the cluster's afr_slot total with --cluster
     profile: Optional[Path] = None  # a profile YAML for the task other than profiles/<task>.yaml
     agent: Optional[Any] = None                 # ClaudeOptions for --proposer claude
     plateau_threshold: Optional[int] = None     # overrides the profile's plateau_threshold
+    cluster: Optional[str] = None   # a Ray cluster (ray://HOST:PORT, HOST:PORT or auto): run candidates there
+    registry: Optional[str] = None  # with cluster: the registry (HOST:PORT) nodes pull images from, by digest
 
 
 def _budget_text(setup: Setup) -> str:
@@ -60,7 +64,7 @@ def _budget_text(setup: Setup) -> str:
 def _campaign_meta(opts: CampaignOptions, name: str, setup_hashes: dict, base_id: str) -> dict:
     return {"name": name, "task": opts.task, "proposer": opts.proposer, "seed": opts.seed,
             "max_candidates": opts.max_candidates, **setup_hashes, "base_image_id": base_id,
-            "created_at": utc_now(),
+            "created_at": utc_now(), **({"cluster": opts.cluster, "registry": opts.registry} if opts.cluster else {}),
             **({"agent": opts.agent.__dict__} if opts.proposer == "claude" and opts.agent else {})}
 
 
@@ -111,17 +115,44 @@ def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = Non
     # Also early: a proposer that cannot start (e.g. no API key) must not leave a campaign folder behind.
     proposer = make_proposer(opts.proposer, opts.task, policy, profile, opts.seed, opts.snapshots, opts.agent)
     provider = DockerProvider()
-    check_runtime(provider, policy)
+    if not opts.cluster:  # on a cluster, every node's engine is checked by the preflight
+        check_runtime(provider, policy)
     base = find_base(provider)
+    display = display or CampaignDisplay(quiet=True)
+    cluster = None
+    if opts.cluster:  # before anything is written: a cluster that cannot run the campaign stops it here
+        data_dirs = [data_dir.resolve()] + ([heldout_view(data_dir, profile.heldout_fraction).resolve()]
+                                            if profile.heldout_fraction else [])
+        cluster = start_cluster(opts.cluster, opts.registry, data_dirs, base, provider, policy.container.gpus,
+                                policy.container.runtime or "")
+        provider = cluster.provider
+        display.note(f"cluster {opts.cluster}: {len(cluster.nodes)} node(s), {cluster.slots} afr_slot(s), "
+                     f"images from {cluster.provider.registry}")
+    try:
+        return _run(opts, display, name, hashes, profile, profile_ref, policy, ppath, data_dir, proposer, provider,
+                    base, cluster)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(opts: CampaignOptions, display: CampaignDisplay, name: str, hashes: dict, profile, profile_ref, policy,
+         ppath, data_dir: Path, proposer, provider, base, cluster: Optional[ClusterRun]) -> Path:
     campaign_dir = _open_campaign_dir(opts, name, hashes).resolve()
     if not opts.resume:
-        records.write_json(campaign_dir / "campaign.json", _campaign_meta(opts, name, hashes, base.id))
+        meta = _campaign_meta(opts, name, hashes, base.id)
+        if cluster is not None:  # replay elsewhere pulls the base by this digest
+            meta["base_repo_digest"] = cluster.base_ref
+        records.write_json(campaign_dir / "campaign.json", meta)
         shutil.copyfile(profile_path(profile_ref), campaign_dir / "profile.yaml")
         shutil.copyfile(ppath, campaign_dir / "policy.yaml")
-    display = display or CampaignDisplay(quiet=True)
-    gpu_ids, notice = resolve_gpus(policy.container.gpus, host_gpu_ids())
-    slots, slot_notice = plan_slots(opts.parallel, host_cpus(), gpu_ids, policy.container.gpus,
-                                    profile.candidates_per_gpu)
+    if cluster is not None:
+        slots, slot_notice = cluster_slots(opts.parallel, cluster.slots, policy.container.gpus)
+        notice = ""
+    else:
+        gpu_ids, notice = resolve_gpus(policy.container.gpus, host_gpu_ids())
+        slots, slot_notice = plan_slots(opts.parallel or 1, host_cpus(), gpu_ids, policy.container.gpus,
+                                        profile.candidates_per_gpu)
     for text in (notice, slot_notice):
         if text:
             display.note(f"[yellow]notice:[/] {text}")
@@ -156,7 +187,7 @@ def _run_candidates(setup: Setup, slots: list[Slot], runlog: RunLog, proposer, b
     """
     done = runlog.done_candidates()
     pending = iter([i for i in range(total) if records.candidate_id(i) not in done])
-    free = [replace(setup, provider=setup.provider if i == 0 else DockerProvider(), gpu_ids=slot.gpu_ids,
+    free = [replace(setup, provider=setup.provider if i == 0 else setup.provider.for_another_slot(), gpu_ids=slot.gpu_ids,
                     cpuset=slot.cpuset) for i, slot in enumerate(slots)]
     workspace = setup.campaign_dir / "workspace"
     running: dict[Future, tuple[int, Proposal, Setup]] = {}
@@ -270,5 +301,6 @@ def log_outcome(setup: Setup, runlog: RunLog, outcome: Outcome, proposal: Propos
     folder.mkdir(parents=True, exist_ok=True)
     # record.json first, then the row: a logged row always has a complete record.
     records.write_json(folder / records.RECORD, {**row.__dict__, "timings": outcome.timings,
+                                                 **({"placement": outcome.placement} if outcome.placement else {}),
                                                  **({"agent": proposal.agent} if proposal.agent else {})})
     return runlog.append(row)

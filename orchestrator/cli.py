@@ -129,8 +129,9 @@ def tasks_cmd(data_root):
 @click.option("--name", default=None, help="campaign name (default: TASK-PROPOSER-TIMESTAMP)")
 @click.option("--resume", is_flag=True, help="continue an interrupted campaign given by --name")
 @click.option("--seed", type=int, default=0, show_default=True, help="proposer seed")
-@click.option("--parallel", type=click.IntRange(1), default=1, show_default=True,
-              help="candidates at once, each on its own GPU or disjoint CPU set")
+@click.option("--parallel", type=click.IntRange(1), default=None,
+              help="candidates at once, each on its own GPU or disjoint CPU set [default: 1; with --cluster: "
+                   "the cluster's afr_slot total]")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
 @click.option("--quiet", is_flag=True)
@@ -144,14 +145,19 @@ def tasks_cmd(data_root):
               help="plateau watchdog threshold (default: the profile's plateau_threshold; 0 = off)")
 @click.option("--profile", "profile_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="a profile YAML for TASK (default profiles/TASK.yaml), e.g. one with heldout_fraction")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="run candidates on a Ray cluster: ray://HEAD:10001, HEAD:6379 or auto (README: Scale out)")
+@click.option("--registry", default=None, metavar="HOST:PORT",
+              help="with --cluster: the registry the nodes pull every image from, by digest")
 def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, seed, parallel, runs_dir, data_root,
-             quiet, model, max_tokens, literature, plateau, profile_file):
+             quiet, model, max_tokens, literature, plateau, profile_file, cluster, registry):
     """Run a campaign on TASK: every candidate gated, built, trained, inferred, scored, verified.
 
     Examples:
       afr-box campaign heart --proposer hpo --max-candidates 8
       afr-box campaign heart --name heart-a --resume
       afr-box campaign heart --parallel 2
+      afr-box campaign heart --cluster ray://HEAD:10001 --registry HEAD:5000
       afr-box campaign synthetic --proposer claude --policy architecture-open --literature web
     """
     from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
@@ -160,9 +166,20 @@ def campaign(task, proposer, snapshots, max_candidates, policy, name, resume, se
 
     if resume and not name:
         raise click.UsageError("--resume needs --name of the campaign to continue")
+    if registry and not cluster:
+        raise click.UsageError("--registry is for --cluster campaigns (a local campaign needs no registry)")
+    if cluster:
+        from afr_box.orchestrator.cluster import parse_address
+        from afr_box.sandbox.registry import parse_registry
+
+        parse_address(cluster)  # a malformed address fails here, before anything starts
+        if not registry:
+            raise click.UsageError("--cluster needs --registry HOST:PORT: nodes pull every image from it by digest")
+        parse_registry(registry)
     opts = CampaignOptions(task=task, proposer=proposer, max_candidates=max_candidates, policy=policy, name=name,
                            resume=resume, runs_dir=runs_dir, data_root=data_root or default_data_root(), seed=seed,
                            snapshots=snapshots, parallel=parallel, plateau_threshold=plateau, profile=profile_file,
+                           cluster=cluster, registry=registry,
                            agent=ClaudeOptions(model=model or DEFAULT_MODEL, max_tokens=max_tokens, literature=literature))
     folder = run_campaign(opts, CampaignDisplay(quiet=quiet))
     click.echo(str(folder))
@@ -324,16 +341,33 @@ def report(campaign_dir):
 @main.command()
 @click.option("--campaign", default=None, help="only this campaign's containers")
 @click.option("--images", is_flag=True, help="also remove candidate images (afr-cand:*)")
-def clean(campaign, images):
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="clean every node of this Ray cluster (one cleanup task per node) instead of this engine")
+def clean(campaign, images, cluster):
     """Remove containers left by afr-box (and optionally candidate images).
 
     Example: afr-box clean --images
+    Example: afr-box clean --cluster ray://HEAD:10001 --campaign heart-a
     """
+    # Every afr-box container carries afr.campaign; without --campaign, any value matches.
+    labels = {"afr.campaign": campaign}
+    if cluster:
+        from afr_box.orchestrator import cluster as ray_cluster
+
+        connected = ray_cluster.connect(cluster)
+        try:
+            for answer in ray_cluster.clean(labels):
+                click.echo(f"{ray_cluster.node_name(answer)}: removed {answer['removed']} container(s)")
+        finally:
+            if connected:
+                ray_cluster.disconnect()
+        if images:
+            click.echo("--images applies to this engine only; candidate images on the nodes stay cached")
+        return
     from afr_box.sandbox.docker_provider import DockerProvider
 
     provider = DockerProvider()
-    # Every afr-box container carries afr.campaign; without --campaign, any value matches.
-    n = provider.remove_containers({"afr.campaign": campaign})
+    n = provider.remove_containers(labels)
     click.echo(f"removed {n} container(s)")
     if images:
         removed = provider.remove_images({"afr.kind": "candidate"})

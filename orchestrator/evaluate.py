@@ -17,7 +17,7 @@ from afr_box.orchestrator.gates import gate_snapshot, walk_snapshot
 from afr_box.orchestrator.surface import apply_edits
 from afr_box.policies.schema import Policy
 from afr_box.profiles.schema import Profile
-from afr_box.sandbox.errors import ImageBuildError
+from afr_box.sandbox.errors import ImageBuildError, SandboxError
 from afr_box.sandbox.hashing import hash_tree, tree_digest
 from afr_box.sandbox.images import build_candidate
 from afr_box.sandbox.init import STRAYS_EXIT
@@ -87,6 +87,7 @@ class Outcome:
     image_id: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
+    placement: dict[str, dict] = field(default_factory=dict)  # phase -> cluster node, digest, start/end
 
 
 def surface_hash(snapshot: Path) -> str:
@@ -217,9 +218,14 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     except ImageBuildError as exc:
         return _finish(folder, outcome, start, "crash", f"build: {exc}"[:600])
     outcome.image_id = image.id
-    records.write_json(folder / "image.json", {"id": image.id, "tags": image.tags, "built_now": built,
-                                               "base_id": setup.base.id, "layers": image.layers,
-                                               "labels": image.labels, "size": image.size})
+    image_record = {"id": image.id, "tags": image.tags, "built_now": built, "base_id": setup.base.id,
+                    "layers": image.layers, "labels": image.labels, "size": image.size}
+    if setup.provider.publishes:  # a cluster: nodes pull this digest, and check it is this image id
+        try:
+            image_record["repo_digest"] = phases.run("push", setup.provider.publish, image)
+        except SandboxError as exc:
+            return _finish(folder, outcome, start, "crash", f"push: {exc}"[:600])
+    records.write_json(folder / "image.json", image_record)
     budget = setup.profile.budget
     inputs = phase_inputs(setup.data_dir, folder, setup.eval_dir, setup.eval_split)
     specs = {"train": _container(setup, folder, "train", image.id, inputs["train"], cand, seed, budget.timeout_s)}
@@ -230,11 +236,15 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
         records.write_json(folder / "containers.json", {p: describe(s) for p, s in specs.items()})
         records.write_json(folder / "resources.json", {
             p: {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
-                "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes} for p, r in results.items()})
+                "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes,
+                **({"placement": r.placement} if r.placement else {})} for p, r in results.items()})
+        if results[phase].placement:
+            outcome.placement[phase] = results[phase].placement
         if results[phase].out_exceeded:  # killed mid-write: what it left is junk, the quota is the finding
             return _failure(results[phase], phase, {})
         # Before the host reads anything the container wrote (a symlink would be followed).
-        bad_output = check_outputs(folder / phase, phase, setup.profile.budget.eval_sites())
+        bad_output = results[phase].outputs_refused or check_outputs(folder / phase, phase,
+                                                                     setup.profile.budget.eval_sites())
         if bad_output:
             return "violation", f"{phase}: outputs: {bad_output}"
         if not results[phase].ok:

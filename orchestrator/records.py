@@ -5,15 +5,16 @@
         surface/            the gated surface snapshot (exactly what went into the image)
         surface.diff        unified diff of the effective task files against the baseline
         gate.json           every gate check with its result
-        image.json          image id, tag, base id, layers, whether it was built now
+        image.json          image id, tag, base id, layers, whether it was built now (cluster: repo_digest)
         containers.json     the hardened settings of each container (train, infer, score)
-        resources.json      per container: wall time, exit, timeout/OOM, peak memory
+        resources.json      per container: wall time, exit, timeout/OOM, peak memory (cluster: placement =
+                            node, digest reference pulled, GPUs, start/end)
         train/ train.log    training outputs (model.pt, train_stats.json) and log
         infer/ infer.log    predictions/ and log
         score/ score.log    score.json from the trusted scorer, and log
         verification.json   filesystem diffs, data hashes, image layers, surface hash
         timings.json        seconds per phase (gate, build, train, infer, score, verify)
-        record.json         the outcome; written last: its presence means "done"
+        record.json         the outcome (cluster: placement per phase); written last: its presence means "done"
 """
 from __future__ import annotations
 

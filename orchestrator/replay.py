@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate, surface_hash
+from afr_box.orchestrator.records import read_json_or
 from afr_box.orchestrator.runlog import Row, RunLog
 from afr_box.policies.schema import Policy, load_policy
 from afr_box.profiles.schema import Profile, load_profile
 from afr_box.sandbox.docker_provider import DockerProvider
-from afr_box.sandbox.errors import SandboxError
+from afr_box.sandbox.errors import RegistryError, SandboxError
 from afr_box.sandbox.hashing import sha256_file
-from afr_box.sandbox.images import find_base
+from afr_box.sandbox.images import candidate_tag, find_base
+from afr_box.sandbox.registry import pull
 
 
 class ReplayError(SandboxError):
@@ -79,6 +81,25 @@ def load_logged(campaign_dir: Path, cand: str) -> Logged:
                   load_policy(campaign_dir / "policy.yaml"))
 
 
+def pull_logged_images(provider: DockerProvider, logged: Logged) -> None:
+    """A cluster candidate whose images are not on this engine: pull them by their logged digests
+    (each pulled id must equal the logged id), so the rerun uses the very images that were logged.
+    Without a digest, or with the registry out of reach, the replay rebuilds as usual."""
+    image_record = read_json_or(logged.campaign_dir / logged.row.artifacts / "image.json", {})
+    wanted = [(logged.meta.get("base_repo_digest"), logged.meta["base_image_id"], None),
+              (image_record.get("repo_digest"), logged.row.image_id,
+               candidate_tag(logged.profile.task, logged.row.surface_hash))]
+    for ref, image_id, tag in wanted:
+        if not ref or provider.image_info(image_id) is not None:
+            continue
+        try:
+            pulled = pull(provider.client, ref, image_id)
+        except RegistryError:
+            return
+        if tag:  # the candidate tag is what the builder looks for before rebuilding
+            pulled.tag(*tag.split(":", 1))
+
+
 def rerun_setup(logged: Logged, name: str, folder: Path, data_root: Path, provider) -> tuple[Setup, bool]:
     """A Setup that reruns the logged candidate on its recorded base (or today's, if gone)."""
     recorded_base = provider.image_info(logged.meta["base_image_id"])
@@ -93,6 +114,7 @@ def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] =
     logged = load_logged(campaign_dir, cand)
     row = logged.row
     provider = DockerProvider()
+    pull_logged_images(provider, logged)
     image = provider.image_info(row.image_id)
     reused = image is not None and image.labels.get("afr.surface-hash") == row.surface_hash
     replays = logged.campaign_dir / "replays"

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from afr_box.sandbox.node_tasks import RAY_ASSIGNED
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -46,3 +48,16 @@ def plan_slots(parallel: int, cpus: list[int], gpu_ids: list[str], gpus_per_cand
     share = len(cpus) // parallel
     sets = [cpus[i * share:(i + 1) * share] for i in range(parallel)]
     return [Slot(f"cpu{_cpu_range(s)}", cpuset=_cpu_range(s)) for s in sets], notice
+
+
+def cluster_slots(parallel: Optional[int], cluster_total: int, gpus_per_candidate: int) -> tuple[list[Slot], str]:
+    """(slots, notice) on a Ray cluster: Ray places each run on a node with a free afr_slot (and
+    assigns its GPUs there), so a slot here only bounds how many candidates are in flight."""
+    if parallel is not None and parallel < 1:
+        raise ValueError("--parallel must be at least 1")
+    notice = ""
+    count = cluster_total if parallel is None else min(parallel, cluster_total)
+    if parallel is not None and parallel > cluster_total:
+        notice = f"--parallel {parallel} exceeds the cluster's {cluster_total} afr_slot(s): using {cluster_total}"
+    gpu_ids = (RAY_ASSIGNED,) * gpus_per_candidate
+    return [Slot(f"ray#{i}", gpu_ids=gpu_ids) for i in range(count)], notice

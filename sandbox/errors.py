@@ -21,3 +21,13 @@ class ImageBuildError(SandboxError):
 
 class BudgetViolation(SandboxError):
     """The candidate's job does not match the fixed budget (rounds, clients, workflow)."""
+
+
+class RegistryError(SandboxError):
+    """The image registry is unreachable, a push or pull failed, or a pulled image is not the one
+    that was gated. Start the registry (README, "Scale out") or fix --registry, then run again."""
+
+
+class ClusterError(SandboxError):
+    """The cluster cannot run candidates: unreachable, no node offers `afr_slot`, a node failed
+    its preflight (the message names each node and what to fix), or a task died on its node."""

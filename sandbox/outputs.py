@@ -30,16 +30,70 @@ def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
         for name in sorted(dirs + files):
             rel = (rel_folder / name).as_posix()
             st = os.lstat(os.path.join(folder, name))
-            if stat.S_ISLNK(st.st_mode):
-                return f"{rel} is a symlink (to {os.readlink(os.path.join(folder, name))!r}); outputs must be plain files"
+            problem = _not_plain(os.path.join(folder, name), rel, st)
+            if problem:
+                return problem
             is_dir = stat.S_ISDIR(st.st_mode)
-            if not is_dir and not stat.S_ISREG(st.st_mode):
-                return f"{rel} is a special file (mode {stat.filemode(st.st_mode)}); outputs must be plain files"
-            if not is_dir and st.st_nlink != 1:
-                return f"{rel} is a hardlink ({st.st_nlink} links); outputs must be plain files"
             expected = (rel in allowed and (is_dir == (rel == "predictions"))) or (
                 rel.startswith("predictions/") and rel.count("/") == 1 and name in site_files and not is_dir)
             if not expected:
                 return f"unexpected {'folder' if is_dir else 'file'} {rel} in the {phase} outputs " \
                        f"(the harness writes only {', '.join(sorted(ALLOWED[phase]))})"
+    return ""
+
+
+def _not_plain(path: str, rel: str, st: os.stat_result) -> str:
+    """'' for a folder or a plain file with one link; otherwise what it is."""
+    if stat.S_ISLNK(st.st_mode):
+        return f"{rel} is a symlink (to {os.readlink(path)!r}); outputs must be plain files"
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if not is_dir and not stat.S_ISREG(st.st_mode):
+        return f"{rel} is a special file (mode {stat.filemode(st.st_mode)}); outputs must be plain files"
+    if not is_dir and st.st_nlink != 1:
+        return f"{rel} is a hardlink ({st.st_nlink} links); outputs must be plain files"
+    return ""
+
+
+def pack_outputs(out: Path, limit_bytes: int) -> tuple[dict, str]:
+    """/out as plain data to carry from a cluster node back to the orchestrator:
+    ({"dirs": [...], "files": {rel: bytes}}, '') or ({}, the first problem).
+
+    Only folders and plain files travel, checked by lstat before anything is opened (the same
+    rule as check_outputs); the allow-list itself is checked on the orchestrator after unpacking.
+    """
+    packed: dict = {"dirs": [], "files": {}}
+    total = 0
+    for folder, dirs, files in os.walk(out):
+        rel_folder = Path(folder).relative_to(out)
+        for name in sorted(dirs + files):
+            full, rel = os.path.join(folder, name), (rel_folder / name).as_posix()
+            st = os.lstat(full)
+            problem = _not_plain(full, rel, st)
+            if problem:
+                return {}, problem
+            if stat.S_ISDIR(st.st_mode):
+                packed["dirs"].append(rel)
+                continue
+            total += st.st_size
+            if total > limit_bytes:
+                return {}, f"outputs exceed the policy's out_size ({limit_bytes} bytes)"
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                packed["files"][rel] = f.read(limit_bytes + 1)
+    return packed, ""
+
+
+def unpack_outputs(packed: dict, dest: Path) -> str:
+    """Write what pack_outputs carried into `dest` (the orchestrator's record folder); '' or the problem."""
+    for rel in [*packed.get("dirs", []), *packed.get("files", {})]:
+        parts = Path(rel).parts
+        if not parts or Path(rel).is_absolute() or ".." in parts:
+            return f"{rel!r} is not a path inside /out"
+    for rel in packed.get("dirs", []):
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+    for rel, data in packed.get("files", {}).items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
     return ""

@@ -1,7 +1,8 @@
 """The narrow sandbox interface: build an image, run a hardened container, clean up.
 
-Docker is the first provider (`docker_provider.py`); another runtime (podman, a cluster
-engine) is a new provider implementing these few methods, not a rewrite.
+Docker is the first provider (`docker_provider.py`); Ray is the second (`ray_provider.py`: the
+same hardened `docker run` on the cluster node Ray picks). Another runtime (podman, Kubernetes
+Jobs, Slurm) is a new provider implementing these few methods, not a rewrite.
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ class RunResult:
     log_tail: str = ""
     peak_memory_bytes: Optional[int] = None
     out_exceeded: bool = False  # killed for writing more than the policy's out_size to /out
+    # Where it ran, on a cluster: node, image reference pulled, GPUs, start/end (epoch seconds).
+    placement: dict = field(default_factory=dict)
+    # A cluster node refused to carry /out back (a link, a special file): a violation, like check_outputs.
+    outputs_refused: str = ""
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,16 @@ class RunResult:
 
 class SandboxProvider(ABC):
     name: str
+    publishes = False  # True where images must be pushed to a registry before they can run
+
+    def publish(self, image: ImageInfo) -> str:
+        """Make `image` available where containers run; return its digest reference ('' when
+        containers run on this engine, so there is nothing to publish)."""
+        return ""
+
+    def for_another_slot(self) -> "SandboxProvider":
+        """A provider for another concurrent slot (its own engine connection)."""
+        return type(self)()
 
     @abstractmethod
     def build_image(self, context: Path, dockerfile: str, tag: str,
