@@ -6,4 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 VENV=${AFR_VENV:-.venv}
 "$VENV/bin/afr-box" image build
-"$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
+# Two pytest workers by default (AFR_TEST_WORKERS; 0 = one process): an end-to-end test spends
+# most of its time waiting on containers and NVFlare round trips, so two test files overlap well
+# even on two cores. Each file stays on one worker (--dist loadfile): module fixtures are shared.
+WORKERS=${AFR_TEST_WORKERS:-2}
+if [ "$WORKERS" -gt 0 ]; then
+  "$VENV/bin/pytest" -q -p no:cacheprovider -n "$WORKERS" --dist loadfile tests "$@"
+else
+  "$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
+fi
