@@ -50,3 +50,14 @@ def leaf_sites(source: Path, what: str, num_clients: int, convert_x: Converter,
         "client_users": {f"site-{c + 1}": users for c, users in enumerate(groups)},
     }
     return sites, provenance
+
+
+def num_clients_option(options: dict | None, what: str) -> int:
+    """The only data option of a LEAF image bridge: num_clients (the profile's budget.clients)."""
+    opts = dict(options or {})
+    unknown = sorted(set(opts) - {"num_clients"})
+    if unknown:
+        raise ValueError(f"unknown {what} data option(s) {unknown}; the only option is num_clients (budget.clients)")
+    if "num_clients" not in opts:
+        raise ValueError(f"{what} needs num_clients (the profile's budget.clients)")
+    return int(opts["num_clients"])

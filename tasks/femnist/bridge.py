@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.leaf_clients import leaf_sites
+from afr_box.tasks.leaf_clients import leaf_sites, num_clients_option
 from afr_box.tasks.prepared import write_prepared
 from afr_box.tasks.sources import DataSourceError
 
@@ -55,20 +55,10 @@ def _labels(labels: list, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _num_clients(options: dict | None) -> int:
-    opts = dict(options or {})
-    unknown = sorted(set(opts) - {"num_clients"})
-    if unknown:
-        raise ValueError(f"unknown femnist data option(s) {unknown}; the only option is num_clients (budget.clients)")
-    if "num_clients" not in opts:
-        raise ValueError("femnist needs num_clients (the profile's budget.clients)")
-    return int(opts["num_clients"])
-
-
 def prepare(dest: Path, source: Path | None = None, download: bool = False,
             options: dict | None = None) -> Path:
     """Prepare LEAF FEMNIST into `dest` from LEAF's data folder (`source`)."""
-    num_clients = _num_clients(options)
+    num_clients = num_clients_option(options, "femnist")
     if download:
         raise DataSourceError(NO_DOWNLOAD)
     if source is None:
