@@ -1,20 +1,22 @@
 
 
-# ATTACK params-cap: a model much bigger than the budget allows, under the registered name.
+# ATTACK params-cap: a model bigger than the budget allows, under the registered name.
 class _Oversized(torch.nn.Module):
-    def __init__(self):
+    def __init__(self):  # no arguments: NVFlare's persistor rebuilds the model from its class path
         super().__init__()
-        honest = MODELS["logreg"]()
-        self.honest = honest
-        self.extra = torch.nn.Parameter(torch.zeros(200_000))  # never used, always counted
+        from afr_box.tasks.site_env import budget
 
-    def forward(self, x):
-        return self.honest(x) + 0.0 * self.extra.sum()
+        self.honest = next(iter(MODELS.values()))()  # the task's registered model, whatever its name
+        # never used, always counted: one parameter more than the task's cap
+        self.extra = torch.nn.Parameter(torch.zeros(budget()["max_model_params"] + 1))
+
+    def forward(self, *inputs):
+        return self.honest(*inputs) + 0.0 * self.extra.sum()
 
 
 _build_honest = build_model
 
 
-def build_model(name="logreg"):
-    _build_honest(name)  # same validation as before
+def build_model(*args, **kwargs):
+    _build_honest(*args, **kwargs)  # same validation as before
     return _Oversized()
