@@ -129,10 +129,19 @@ class DockerProvider(SandboxProvider):
                 return None, False, True
 
     def remove_containers(self, labels: dict[str, Optional[str]]) -> int:
-        found = self.client.containers.list(all=True, filters={"label": _label_filters(labels)})
-        for c in found:
-            c.remove(force=True)
-        return len(found)
+        import docker
+
+        removed = 0
+        for c in self.client.containers.list(all=True, filters={"label": _label_filters(labels)}):
+            try:
+                c.remove(force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass  # gone meanwhile (another cleanup of the same campaign got there first)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: its removal is already in progress
+                    raise
+        return removed
 
     def remove_images(self, labels: dict[str, Optional[str]]) -> int:
         found = self.client.images.list(filters={"label": _label_filters(labels)})

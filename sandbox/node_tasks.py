@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from afr_box.policies.schema import size_bytes
 from afr_box.sandbox.errors import ClusterError, SandboxError
-from afr_box.sandbox.outputs import pack_outputs
+from afr_box.sandbox.outputs import pack_outputs, unpack_outputs
 from afr_box.sandbox.spec import Mount, RunSpec
 
 RAY_ASSIGNED = "ray-assigned"  # a GPU placeholder in a cluster spec: Ray picks the device on the node
@@ -61,13 +61,9 @@ def _write_staged(staged: dict, dest: Path) -> Path:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, 0o755)
-    for rel in staged.get("dirs", []):
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        os.chmod(dest / rel, 0o755)
-    for rel, data in staged["files"].items():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dest / rel).write_bytes(data)
-        os.chmod(dest / rel, 0o644)
+    problem = unpack_outputs(staged, dest)
+    if problem:
+        raise ClusterError(f"staged input for {dest.name}: {problem}")
     return dest
 
 
@@ -148,19 +144,6 @@ def preflight_node(base_ref: str, base_id: str, data_dirs: list[str], gpus: int,
 
 def cleanup_node(labels: dict[str, Optional[str]]) -> dict[str, Any]:
     """Kill and remove this node's containers carrying all `labels` (a killed task's leftovers)."""
-    import docker as docker_sdk
+    from afr_box.sandbox.docker_provider import DockerProvider
 
-    from afr_box.sandbox.docker_provider import DockerProvider, _label_filters
-
-    client = DockerProvider().client
-    removed = 0
-    for c in client.containers.list(all=True, filters={"label": _label_filters(labels)}):
-        try:
-            c.remove(force=True)
-            removed += 1
-        except docker_sdk.errors.NotFound:
-            pass  # gone meanwhile (on one machine every "node" shares one engine)
-        except docker_sdk.errors.APIError as exc:
-            if exc.status_code != 409:  # 409: its removal is already in progress
-                raise
-    return {**node_identity(), "removed": removed}
+    return {**node_identity(), "removed": DockerProvider().remove_containers(labels)}

@@ -84,16 +84,20 @@ def pack_outputs(out: Path, limit_bytes: int) -> tuple[dict, str]:
 
 
 def unpack_outputs(packed: dict, dest: Path) -> str:
-    """Write what pack_outputs carried into `dest` (the orchestrator's record folder); '' or the problem."""
+    """Write what pack_outputs carried into `dest` (the orchestrator's record folder, or a node's
+    staged inputs); '' or the problem. Modes are set explicitly (folders 755, files 644), whatever
+    the umask, so a container user can read staged inputs."""
     for rel in [*packed.get("dirs", []), *packed.get("files", {})]:
         parts = Path(rel).parts
         if not parts or Path(rel).is_absolute() or ".." in parts:
             return f"{rel!r} is not a path inside /out"
     for rel in packed.get("dirs", []):
         (dest / rel).mkdir(parents=True, exist_ok=True)
+        os.chmod(dest / rel, 0o755)
     for rel, data in packed.get("files", {}).items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(dest / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)
             f.write(data)
     return ""
