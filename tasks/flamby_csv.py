@@ -1,7 +1,7 @@
 """Reading the small CSV files of FLamby datasets (fixed code), with errors that name the fix.
 
 FLamby ships its split and metadata tables as CSV (pandas `read_csv` in its dataset code);
-both FLamby bridges here read them with the standard `csv` module, through this one helper,
+the FLamby bridges here read them with the standard `csv` module, through this one helper,
 so a missing file or column is reported the same way for every task.
 """
 from __future__ import annotations

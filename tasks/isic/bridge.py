@@ -29,7 +29,6 @@ train/assets/efficientnet_b0.npz (see pretrained.py).
 """
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 from afr_box.sandbox.hashing import file_digest
 from afr_box.tasks.isic import pretrained
 from afr_box.tasks.isic.images import CROP
+from afr_box.tasks.flamby_csv import read_table
 from afr_box.tasks.flamby_options import flag
 from afr_box.tasks.prepared import SiteSplit, write_prepared
 from afr_box.tasks.sources import DataSourceError
@@ -59,14 +59,8 @@ OPTIONS = {"subset": False, "split": None, "weights": None}
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise DataSourceError(f"missing {path.name} (looked for {path}); " + SOURCE_HINT)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataSourceError(f"{path.name}: missing columns {missing}; expected {list(columns)}")
-        return list(reader)
+    header, rows = read_table(path, columns, "part of FLamby's ISIC 2019 data: " + SOURCE_HINT)
+    return [dict(zip(header, row)) for row in rows]
 
 
 def _one_hot_class(row: dict[str, str], source: str) -> int:
