@@ -31,7 +31,9 @@ from fixtures.reddit_format import write_reddit  # noqa: E402
 from fixtures.sent140_format import write_sent140  # noqa: E402
 from fixtures.shakespeare_format import write_shakespeare  # noqa: E402
 
-from afr_box.tasks.prepared import load_npz  # noqa: E402
+from afr_box.profiles.schema import load_profile  # noqa: E402
+from afr_box.tasks.shared.metrics import compute  # noqa: E402
+from afr_box.tasks.shared.prepared import load_npz  # noqa: E402
 
 FIXTURES = {"shakespeare": lambda p: write_shakespeare(p), "sent140": lambda p: write_sent140(p, users=8),
             "reddit": lambda p: write_reddit(p, users=10)}
@@ -39,7 +41,7 @@ FIXTURES = {"shakespeare": lambda p: write_shakespeare(p), "sent140": lambda p: 
 
 def measure(task: str, tmp: Path, steps: int, lr: float | None) -> dict:
     bridge = importlib.import_module(f"afr_box.tasks.{task}.bridge")
-    metric = importlib.import_module(f"afr_box.tasks.{task}.metric")
+    spec = load_profile(task).metric
     try:
         predict = importlib.import_module(f"afr_box.tasks.{task}.predict").predict
     except ModuleNotFoundError:
@@ -47,7 +49,7 @@ def measure(task: str, tmp: Path, steps: int, lr: float | None) -> dict:
     dest = bridge.prepare(tmp / "out" / task, source=FIXTURES[task](tmp / task), options={"num_clients": 1})
     train, test = load_npz(dest / "train/site-1.npz"), load_npz(dest / "test_inputs/site-1.npz")
     labels = load_npz(dest / "test_labels/site-1.npz")["y"]
-    knobs = yaml.safe_load((ROOT / "tasks" / task / "knobs.yaml").read_text())
+    knobs = yaml.safe_load((ROOT / "tasks" / task / "surface" / "knobs.yaml").read_text())
     batch = yaml.safe_load((ROOT / "profiles" / f"{task}.yaml").read_text())["budget"]["batch_size"]
     lr = knobs["lr"] if lr is None else lr
     model = bridge_models(task).build_model(knobs["model"])
@@ -58,7 +60,7 @@ def measure(task: str, tmp: Path, steps: int, lr: float | None) -> dict:
     def evaluate() -> float:
         model.eval()
         with torch.no_grad():
-            value = metric.score(labels, np.asarray(predict(model, test)))
+            value = compute(spec.name, labels, np.asarray(predict(model, test)), spec.classes)
         model.train()
         return value
 

@@ -25,11 +25,11 @@ from afr_box.orchestrator.surface import baseline_snapshot
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
 from afr_box.sandbox.docker_provider import DockerProvider
-from afr_box.sandbox.hashing import hash_tree, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, tree_digest
 from afr_box.sandbox.images import candidate_tag, find_base
 from afr_box.sandbox.metering import ProcessTreePeak
 from afr_box.sandbox.run_file import RunFile
-from afr_box.tasks.prepared import verify_prepared
+from afr_box.tasks.shared.prepared import verify_prepared
 
 PHASES = ("gate", "build", "train", "infer", "score", "verify")
 

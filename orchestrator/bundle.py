@@ -24,7 +24,7 @@ from pathlib import Path
 from afr_box.orchestrator import records
 from afr_box.orchestrator.replay import ReplayError, load_logged
 from afr_box.orchestrator.runlog import Row, RunLog, utc_now
-from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, sha256_file, tree_digest
 
 FORMAT = "afr-box-bundle/1"
 RECORD_FILES = ("record.json", "proposal.json", "gate.json", "image.json", "surface.diff", "score/score.json",

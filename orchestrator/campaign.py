@@ -32,9 +32,9 @@ from afr_box.profiles.schema import load_profile, profile_path
 from afr_box.reports.campaign_report import write_report
 from afr_box.sandbox.docker_provider import DockerProvider
 from afr_box.sandbox.gpus import host_gpu_ids, resolve_gpus
-from afr_box.sandbox.hashing import sha256_file
+from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.sandbox.images import find_base
-from afr_box.tasks.prepared import heldout_view, verify_prepared
+from afr_box.tasks.shared.prepared import heldout_view, verify_prepared
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from afr_box.orchestrator.proposers import PROPOSERS
 from afr_box.profiles.schema import available_tasks, load_profile
 from afr_box.profiles.yaml_models import ConfigError
 from afr_box.sandbox.errors import SandboxError
-from afr_box.tasks.prepared import DataNotPreparedError
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import DataNotPreparedError
+from afr_box.tasks.shared.sources import DataSourceError
 
 DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path), default=None,
                          help="prepared data folder (default: $AFR_DATA_ROOT or ./afr-data)")

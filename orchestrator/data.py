@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.profiles.schema import Profile
-from afr_box.tasks.prepared import DataNotPreparedError, verify_prepared
+from afr_box.tasks.shared.prepared import DataNotPreparedError, verify_prepared
 
 
 def default_data_root() -> Path:

@@ -18,16 +18,16 @@ from afr_box.orchestrator.surface import apply_edits
 from afr_box.policies.schema import Policy
 from afr_box.profiles.schema import Profile
 from afr_box.sandbox.errors import ImageBuildError, SandboxError
-from afr_box.sandbox.hashing import hash_tree, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, tree_digest
 from afr_box.sandbox.images import build_candidate
 from afr_box.sandbox.init import STRAYS_EXIT
 from afr_box.sandbox.outputs import check_outputs
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider
 from afr_box.sandbox.run_file import CONTAINER_PATH, RunFile
 from afr_box.sandbox.spec import OUT, Mount, RunSpec, describe
-from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.tasks.shared.layout import repo_file
 from afr_box.sandbox.verify import verify_candidate
-from afr_box.tasks.prepared import heldout_view
+from afr_box.tasks.shared.prepared import heldout_view
 
 EXIT_REASONS = {2: "NVFlare run failed", 3: "job.py failed to build its recipe", 4: "budget violation",
                 STRAYS_EXIT: "background processes left running"}
@@ -99,7 +99,7 @@ def surface_diff(snapshot: Path) -> str:
     out = []
     for rel in sorted(hash_tree(snapshot)):
         new = (snapshot / rel).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        base_file = TASKS_DIR / rel
+        base_file = repo_file(rel)
         old = base_file.read_text().splitlines(keepends=True) if base_file.is_file() else []
         out.extend(difflib.unified_diff(old, new, f"baseline/{rel}", f"candidate/{rel}"))
     return "".join(out)

@@ -30,7 +30,7 @@ from afr_box.orchestrator.runlog import COLUMNS, Row, RunLog, utc_now
 from afr_box.orchestrator.watchdog import PlateauState, plateau_state
 from afr_box.policies.schema import Policy, load_policy, policy_path
 from afr_box.profiles.schema import Profile, load_profile, profile_path
-from afr_box.sandbox.hashing import sha256_file
+from afr_box.tasks.shared.hashing import sha256_file
 
 WORKSPACE_FILE = ".afr-workspace.json"
 LITERATURE_FILE = ".afr-literature.json"
@@ -121,7 +121,7 @@ def best_surface(ws: Workspace, profile: Profile, policy: Policy, candidate: Opt
 def init_workspace(target: str, folder: Path, data_root: Path, policy_name: Optional[str] = None,
                    name: Optional[str] = None, runs_dir: Path = Path("runs")) -> Workspace:
     """A workspace on an existing campaign folder, or on a new campaign of task `target`."""
-    from afr_box.tasks.prepared import verify_prepared
+    from afr_box.tasks.shared.prepared import verify_prepared
 
     folder = Path(folder).resolve()
     if folder.exists() and any(folder.iterdir()):

@@ -21,7 +21,7 @@ from afr_box.policies.schema import Policy, load_policy
 from afr_box.profiles.schema import Profile, load_profile
 from afr_box.sandbox.docker_provider import DockerProvider
 from afr_box.sandbox.errors import RegistryError, SandboxError
-from afr_box.sandbox.hashing import sha256_file
+from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.sandbox.images import candidate_tag, find_base
 from afr_box.sandbox.registry import pull
 

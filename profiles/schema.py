@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from afr_box.profiles.yaml_models import load_yaml_model, named_yaml
+from afr_box.tasks.shared.metrics import METRICS, TAKES_CLASSES, metric_names
 
 PROFILES_DIR = Path(__file__).resolve().parent
 
@@ -22,11 +23,25 @@ class _Strict(BaseModel):
 
 
 class MetricSpec(_Strict):
-    name: str = Field(description="metric name, e.g. accuracy")
+    name: str = Field(description="a metric of the scorer's registry (tasks/shared/metrics), e.g. accuracy")
+    classes: Optional[int] = Field(None, ge=2, description="class scores per prediction, for the metrics that take them")
     higher_is_better: bool = True
     convention: Literal["per_client_mean", "pooled"] = Field(
         description="FLamby: per_client_mean (unweighted mean over clients); LEAF: pooled"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; the scorer knows: {', '.join(metric_names())}")
+        return name
+
+    @model_validator(mode="after")
+    def _classes_where_taken(self) -> "MetricSpec":
+        if self.classes is not None and self.name not in TAKES_CLASSES:
+            raise ValueError(f"metric {self.name!r} takes no `classes`")
+        return self
 
 
 class LocalSteps(_Strict):

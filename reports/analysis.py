@@ -15,7 +15,7 @@ import yaml
 
 from afr_box.orchestrator.records import read_json_or
 from afr_box.orchestrator.runlog import Row, baseline_row
-from afr_box.sandbox.hashing import hash_tree
+from afr_box.tasks.shared.hashing import hash_tree
 
 # Surface file (the part after the task folder, or under shared/) -> mechanism class.
 CLASSES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.sandbox.errors import EngineUnavailableError, ImageBuildError
-from afr_box.sandbox.hashing import sha256_file
+from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.sandbox.layers import top_layer_from_save
 from afr_box.sandbox.metering import PeakMemory
 from afr_box.sandbox.provider import ImageInfo, RunResult, SandboxProvider

@@ -19,8 +19,7 @@ from pathlib import Path
 from afr_box.sandbox.errors import BudgetViolation
 from afr_box.sandbox.run_file import RunFile
 from afr_box.sandbox.surface_import import load_module
-from afr_box.tasks import site_env
-
+from afr_box.tasks.shared import site_env
 ERROR_PREFIX = "AFR-EXPORT-ERROR: "
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from afr_box.sandbox.errors import BaseImageMissingError, SandboxError
-from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, sha256_file, tree_digest
 from afr_box.sandbox.provider import ImageInfo, SandboxProvider
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ import numpy as np
 
 from afr_box.sandbox.run_file import RunFile
 from afr_box.sandbox.surface_import import activate, load_module
-from afr_box.tasks import site_env
-from afr_box.tasks.prepared import num_samples
+from afr_box.tasks.shared import site_env
+from afr_box.tasks.shared.prepared import num_samples
 
 BATCH = 1024
 

@@ -113,7 +113,7 @@ def preflight_node(base_ref: str, base_id: str, data_dirs: list[str], gpus: int,
     from afr_box.sandbox.gpus import host_gpu_ids
     from afr_box.sandbox.images import harness_digest
     from afr_box.sandbox.registry import pull
-    from afr_box.tasks.prepared import DataNotPreparedError, verify_prepared
+    from afr_box.tasks.shared.prepared import DataNotPreparedError, verify_prepared
 
     problems: list[str] = []
     if harness_digest() != harness:

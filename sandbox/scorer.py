@@ -5,12 +5,11 @@
 Mounted read-only: the run file, the training outputs (/train: model.npz, train_stats.json),
 the predictions (/predictions) and the hidden test labels (/labels). Checks that the budget
 was really spent (rounds completed) and that the model respects the parameter cap, then
-computes the task metric per evaluation site and aggregates it by the profile's convention
+computes the profile's metric (from the registry in tasks/shared/metrics) per evaluation site and aggregates it by the profile's convention
 (per_client_mean: FLamby; pooled: LEAF). Writes /out/score.json; exit 0 scored, 5 refused.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from afr_box.sandbox.run_file import RunFile
+from afr_box.tasks.shared.metrics import compute
 
 
 class ScoreRefused(Exception):
@@ -59,20 +59,20 @@ def score(run: RunFile, train: Path, predictions: Path, labels: Path) -> dict[st
     n_params = count_params(train / "model.npz")
     if n_params > run.budget["max_model_params"]:
         raise ScoreRefused("budget", f"model has {n_params} parameters > max_model_params {run.budget['max_model_params']}")
-    metric = importlib.import_module(f"afr_box.tasks.{run.task}.metric")
+    name, classes = run.metric["name"], run.metric.get("classes")
     per_client, ys, ps = {}, [], []
     for site in run.eval_sites:
         with np.load(labels / f"{site}.npz", allow_pickle=False) as z:
             y = z["y"]
         p = load_prediction(predictions / f"{site}.npy", len(y))
         try:
-            per_client[site] = float(metric.score(y, p))
+            per_client[site] = compute(name, y, p, classes)
         except ValueError as exc:
             raise ScoreRefused("output", f"{site}: {exc}") from None
         ys.append(y)
         ps.append(p)
     if run.metric["convention"] == "pooled":
-        value = float(metric.score(np.concatenate(ys), np.concatenate(ps)))
+        value = compute(name, np.concatenate(ys), np.concatenate(ps), classes)
     else:
         value = float(np.mean(list(per_client.values())))
     return {"score": value, "metric": run.metric["name"], "convention": run.metric["convention"],

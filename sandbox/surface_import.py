@@ -1,9 +1,9 @@
 """Making a candidate's task code importable (in a container, or bare on the host).
 
-The effective task code is the base image's copy of `tasks/<task>/` and `tasks/shared/`
-(fixed, trusted) overlaid by the candidate's surface snapshot: files outside the policy's
-surface always come from the base. The merged view is assembled under a writable work
-folder; its task folder and root go first on the import path of this process and, through
+The effective task code is the base image's copy of the baseline surface (`tasks/<task>/surface/`
+and `tasks/shared/surface/`, see tasks/shared/layout.py) overlaid by the candidate's surface
+snapshot: surface files the policy does not open always come from the base. The merged view is
+assembled under a writable work folder; its task folder and root go first on the import path of this process and, through
 PYTHONPATH, of every NVFlare process started from it (surface modules import each other by
 short names: `models`, `shared.aggregators`).
 """
@@ -16,16 +16,15 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import afr_box.tasks
+from afr_box.tasks.shared.layout import surface_folders, surface_root
 
-TASKS_DIR = Path(afr_box.tasks.__file__).resolve().parent
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "__init__.py")
 
 
 def build_view(surface: Path, task: str, view: Path) -> Path:
     shutil.rmtree(view, ignore_errors=True)
-    for folder in (task, "shared"):
-        shutil.copytree(TASKS_DIR / folder, view / folder, ignore=_SKIP)
+    for folder in surface_folders(task):
+        shutil.copytree(surface_root(folder), view / folder, ignore=_SKIP)
     shutil.copytree(surface, view, dirs_exist_ok=True)
     return view
 

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from afr_box.sandbox.hashing import hash_tree, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, tree_digest
 from afr_box.sandbox.provider import ImageInfo, RunResult
-from afr_box.tasks.prepared import DataNotPreparedError, verify_prepared
+from afr_box.tasks.shared.prepared import DataNotPreparedError, verify_prepared
 
 if TYPE_CHECKING:
     from afr_box.orchestrator.evaluate import Setup

@@ -28,7 +28,7 @@ import yaml
 
 from afr_box.orchestrator.surface import baseline_snapshot
 from afr_box.policies.schema import Policy
-from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.tasks.shared.layout import repo_file
 
 STATUSES = {"rejected", "crash", "violation"}
 
@@ -54,7 +54,7 @@ class Attack:
         sub = lambda rel: rel.replace("{task}", task)  # noqa: E731
         for rel, how in (self.spec.get("files") or {}).items():
             rel = sub(rel)
-            base = (TASKS_DIR / rel).read_text() if (TASKS_DIR / rel).is_file() else ""
+            base = repo_file(rel).read_text() if repo_file(rel).is_file() else ""
             if "text" in how:
                 text = how["text"]
             else:

@@ -18,7 +18,7 @@ from typing import Optional
 from afr_box.orchestrator import records
 from afr_box.orchestrator.runlog import Row, RunLog, RunLogError
 from afr_box.orchestrator.evaluate import surface_hash
-from afr_box.sandbox.hashing import hash_tree, sha256_file
+from afr_box.tasks.shared.hashing import hash_tree, sha256_file
 from afr_box.sandbox.provider import SandboxProvider
 
 

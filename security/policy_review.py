@@ -14,7 +14,7 @@ from afr_box.orchestrator.gates import GATE_CHECKS, glob_matches
 from afr_box.orchestrator.surface import resolve_surface
 from afr_box.policies.schema import Policy, load_policy, policy_path
 from afr_box.profiles.schema import available_tasks, load_profile
-from afr_box.sandbox.hashing import sha256_file
+from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.sandbox.spec import describe
 
 # Checks made while and after a candidate runs (sandbox/ and orchestrator/evaluate.py).

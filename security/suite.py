@@ -26,11 +26,11 @@ from afr_box.orchestrator.runlog import RunLog, utc_now
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
 from afr_box.sandbox.docker_provider import DockerProvider
-from afr_box.sandbox.hashing import hash_tree, sha256_file, tree_digest
+from afr_box.tasks.shared.hashing import hash_tree, sha256_file, tree_digest
 from afr_box.sandbox.images import find_base
 from afr_box.security.attacks import Attack, load_suite
 from afr_box.security.results import RESULTS, suite_name
-from afr_box.tasks.prepared import verify_prepared
+from afr_box.tasks.shared.prepared import verify_prepared
 
 PRUNE_BYTES = 16 * 1024 ** 2  # outputs of fill attacks are evidence by name and size, not content
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts")

@@ -1,4 +1,4 @@
-"""Tests for afr_box.tasks.shared.aggregators (deterministic NVFlare ModelAggregators).
+"""Tests for afr_box.tasks.shared.surface.aggregators (deterministic NVFlare ModelAggregators).
 
 Expected numbers are computed by hand in the comments next to each assertion.
 """
@@ -21,8 +21,8 @@ from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 from nvflare.app_common.aggregators.model_aggregator import ModelAggregator
 from nvflare.app_common.utils.fl_model_utils import FLModelUtils
 
-from afr_box.tasks.shared import aggregators as agg_mod
-from afr_box.tasks.shared.aggregators import (
+from afr_box.tasks.shared.surface import aggregators as agg_mod
+from afr_box.tasks.shared.surface.aggregators import (
     AGGREGATORS,
     CoordinateMedian,
     FedAdam,
@@ -352,7 +352,7 @@ def test_class_allow_list_needs_our_module_prefix_for_non_byoc_jobs(tmp_path):
         ComponentPathAuthorizer().authorize_component_config(ours, workspace=_Workspace(default_file))
 
     extended = tmp_path / "extended.json"
-    allow = [*DEFAULT_CLASS_ALLOW_LIST, "afr_box.tasks.shared.aggregators."]
+    allow = [*DEFAULT_CLASS_ALLOW_LIST, "afr_box.tasks.shared.surface.aggregators."]
     extended.write_text(json.dumps({"format_version": 2, "class_allow_list": allow}))
     ComponentPathAuthorizer().authorize_component_config(ours, workspace=_Workspace(extended))
     with pytest.raises(UnsafeComponentError, match="not in allow_list"):
@@ -374,7 +374,7 @@ def test_weighted_fedavg_inside_nvflare_simulator(tmp_path, monkeypatch):
     The aggregator module is loaded under the top-level name ``aggregators``: NVFlare's job
     exporter copies a component's source to ``custom/<module path>.py`` and requires the file to
     live at ``<root>/<module/path>.py``; the editable install maps ``afr_box.tasks`` to
-    ``<repo>/tasks`` so ``afr_box.tasks.shared.aggregators`` fails that check at export
+    ``<repo>/tasks`` so ``afr_box.tasks.shared.surface.aggregators`` fails that check at export
     ("Source path ... does not match module"). The job has a ``custom/`` folder (client script,
     model, aggregator), i.e. it is BYOC, so NVFlare's class allow-list is not consulted.
     """

@@ -9,7 +9,7 @@ import pytest
 
 from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
 from afr_box.orchestrator.runlog import RunLog
-from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.tasks.shared.layout import repo_file
 
 SURFACE = ["synthetic/knobs.yaml", "synthetic/client.py", "synthetic/job.py", "synthetic/models.py",
            "shared/aggregators.py", "shared/local_training.py", "shared/recipes.py"]
@@ -20,7 +20,7 @@ def snapshot(root: Path, name: str, description: str, edits: dict[str, str]) -> 
     surface = root / name / "surface"
     for rel in SURFACE:
         (surface / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(TASKS_DIR / rel, surface / rel)
+        shutil.copyfile(repo_file(rel), surface / rel)
     for rel, text in edits.items():
         (surface / rel).parent.mkdir(parents=True, exist_ok=True)
         (surface / rel).write_text(text)
@@ -28,7 +28,7 @@ def snapshot(root: Path, name: str, description: str, edits: dict[str, str]) -> 
 
 
 def client_with(old: str, new: str) -> str:
-    text = (TASKS_DIR / "synthetic/client.py").read_text()
+    text = repo_file("synthetic/client.py").read_text()
     assert old in text
     return text.replace(old, new)
 
@@ -44,10 +44,10 @@ def bad_campaign(provider, data_root, tmp_path_factory):
     snapshot(snaps, "3-outside", "edits the data bridge (outside the surface)",
              {"synthetic/bridge.py": "# tampered\n"})
     snapshot(snaps, "4-rounds", "job asks for more rounds than the budget",
-             {"shared/recipes.py": (TASKS_DIR / "shared/recipes.py").read_text().replace(
+             {"shared/recipes.py": repo_file("shared/recipes.py").read_text().replace(
                  'num_rounds=budget["rounds"]', 'num_rounds=budget["rounds"] + 3')})
     snapshot(snaps, "5-fine", "a valid candidate after the broken ones",
-             {"synthetic/knobs.yaml": (TASKS_DIR / "synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")})
+             {"synthetic/knobs.yaml": repo_file("synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")})
     runs = tmp_path_factory.mktemp("runs")
     return run_campaign(CampaignOptions(task="synthetic", proposer="snapshots", snapshots=snaps, max_candidates=10,
                                         policy="architecture-open", name="e2e-bad", runs_dir=runs,

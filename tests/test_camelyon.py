@@ -14,14 +14,18 @@ import pytest
 import torch
 
 from afr_box.tasks.camelyon import bridge, predict
-from afr_box.tasks.camelyon.metric import average_ranks, roc_auc, score
-from afr_box.tasks.prepared import load_npz, sample, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.metrics.ranking import average_ranks, roc_auc
+from afr_box.tasks.shared.prepared import load_npz, sample, verify_prepared
+from afr_box.tasks.shared.layout import repo_file
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.camelyon_format import SLIDES, write_camelyon_features
+from task_metric import task_metric
+
+score = task_metric("camelyon")
 
 
 def _models():
-    spec = importlib.util.spec_from_file_location("camelyon_models", Path(bridge.__file__).with_name("models.py"))
+    spec = importlib.util.spec_from_file_location("camelyon_models", repo_file("camelyon/models.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

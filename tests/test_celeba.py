@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from afr_box.tasks.celeba import bridge, metric
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.celeba import bridge
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.celeba_format import write_celeba
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
+from task_metric import task_metric
+
+score = task_metric('celeba')
 
 OPTS = {"num_clients": 2}
 
@@ -103,15 +106,15 @@ def test_bad_json_values_are_refused(tmp_path):
 def test_metric_known_values_and_checks():
     y = np.array([0, 1, 1, 0])
     scores = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [0.5, 0.5]])  # tie -> class 0
-    assert metric.score(y, scores) == pytest.approx(0.75)
+    assert score(y, scores) == pytest.approx(0.75)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
-        metric.score(y, scores[:, :1])
+        score(y, scores[:, :1])
     with pytest.raises(ValueError, match="labels must lie in"):
-        metric.score(np.array([0, 1, 2, 0]), scores)
+        score(np.array([0, 1, 2, 0]), scores)
 
 
 def test_leaf_cnn_shape_and_size():
-    from afr_box.tasks.celeba.models import build_model
+    from afr_box.tasks.celeba.surface.models import build_model
 
     model = build_model("leaf_cnn")
     assert sum(p.numel() for p in model.parameters()) == 31_202

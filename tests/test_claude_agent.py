@@ -11,7 +11,7 @@ from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.proposers.claude import ClaudeOptions, ClaudeProposer, ProposalFailed
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
-from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.tasks.shared.layout import repo_file
 from fake_anthropic import FakeAnthropic, error, raw, reply, result_text, text, tool_results, tool_use
 
 FAST = ClaudeOptions(max_retries=4, attempt_backoff_s=0.0)
@@ -49,7 +49,7 @@ def test_agent_reads_writes_and_submits_with_usage_recorded(monkeypatch, campaig
 
     def write_after_reading(request):
         seen["client"] = result_text(tool_results(request)[0])
-        knobs = (TASKS_DIR / "synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")
+        knobs = repo_file("synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")
         return reply(tool_use("write_file", path="synthetic/knobs.yaml", content=knobs))
 
     proposal, api = run_agent(monkeypatch, campaign_dir, [

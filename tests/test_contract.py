@@ -19,8 +19,8 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks import site_env
-from afr_box.tasks.heart.models import build_model
+from afr_box.tasks.shared import site_env
+from afr_box.tasks.heart.surface.models import build_model
 
 
 def evaluate(model, x, y):
@@ -66,7 +66,7 @@ from nvflare.client.config import TransferType
 def build_recipe(budget, knobs):
     return FedAvgRecipe(
         name="heart",
-        model={"path": "afr_box.tasks.heart.models.Net", "args": {}},
+        model={"path": "afr_box.tasks.heart.surface.models.Net", "args": {}},
         min_clients=budget["clients"],
         num_rounds=budget["rounds"],
         train_script="heart/client.py",

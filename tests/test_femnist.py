@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from afr_box.tasks.femnist import bridge, metric
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.femnist import bridge
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from conftest import SHARED_DATA
 from fixtures.femnist_format import write_femnist
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
+from task_metric import task_metric
+
+score = task_metric('femnist')
 
 FEMNIST = SHARED_DATA / "leaf" / "femnist"
 needs_real = pytest.mark.skipif(not FEMNIST.is_dir(), reason=f"real LEAF FEMNIST sample not at {FEMNIST}")
@@ -110,17 +113,17 @@ def test_metric_known_values_and_checks():
     y = np.array([0, 61, 5])
     scores = np.zeros((3, 62))
     scores[0, 0] = scores[1, 61] = scores[2, 4] = 1.0
-    assert metric.score(y, scores) == pytest.approx(2 / 3)
+    assert score(y, scores) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match=r"shape \(n, 62\)"):
-        metric.score(y, scores[:, :10])
+        score(y, scores[:, :10])
     with pytest.raises(ValueError, match="NaN"):
-        metric.score(y, np.full((3, 62), math.nan))
+        score(y, np.full((3, 62), math.nan))
     with pytest.raises(ValueError, match="2 rows, expected 3"):
-        metric.score(y, scores[:2])
+        score(y, scores[:2])
 
 
 def test_leaf_cnn_shape_and_size():
-    from afr_box.tasks.femnist.models import build_model
+    from afr_box.tasks.femnist.surface.models import build_model
 
     model = build_model("leaf_cnn")
     assert sum(p.numel() for p in model.parameters()) == 6_603_710

@@ -9,8 +9,8 @@ import pytest
 from afr_box.orchestrator.gates import gate_snapshot, glob_matches
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
+from afr_box.tasks.shared.layout import repo_file
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
 
 @pytest.mark.parametrize("task", ["tcga", "camelyon"])
@@ -21,6 +21,6 @@ def test_baseline_surface_passes_its_own_gate(tmp_path, task, policy_name):
     for rel in [f"{task}/knobs.yaml", f"{task}/client.py", f"{task}/job.py", f"{task}/models.py", "shared/aggregators.py"]:
         if any(glob_matches(g, rel) for g in policy.globs_for(task)):
             (snap / rel).parent.mkdir(parents=True, exist_ok=True)
-            (snap / rel).write_bytes((TASKS / rel).read_bytes())
+            (snap / rel).write_bytes(repo_file(rel).read_bytes())
     result = gate_snapshot(snap, task, policy, profile)
     assert result.ok, result.reason

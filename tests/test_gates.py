@@ -10,6 +10,7 @@ import pytest
 from afr_box.orchestrator.gates import GateResult, bad_path_reason, gate_snapshot, glob_matches
 from afr_box.policies.schema import Policy, load_policy
 from afr_box.profiles.schema import load_profile
+from afr_box.tasks.shared.layout import repo_file
 
 KNOBS = "optimizer: sgd\nlr: 0.01\nlocal_steps: 100\n"
 
@@ -18,8 +19,8 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks import site_env
-from afr_box.tasks.heart.models import build_model, evaluate, train
+from afr_box.tasks.shared import site_env
+from afr_box.tasks.heart.surface.models import build_model, evaluate, train
 
 
 def main():
@@ -328,13 +329,12 @@ def test_a_job_that_hard_codes_rounds_is_rejected(tmp_path, open_policy, heart):
 
 # --------------------------------------------------------------------------- the repository's own surface
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
 
 @pytest.mark.parametrize("policy_name", ["scalar-hpo", "architecture-open"])
 def test_the_baseline_heart_surface_passes_its_own_gate(tmp_path, heart, policy_name):
     policy = load_policy(policy_name)
-    files = {rel: (TASKS / rel).read_bytes() for rel in
+    files = {rel: repo_file(rel).read_bytes() for rel in
              ["heart/knobs.yaml", "heart/client.py", "heart/job.py", "heart/models.py", "shared/aggregators.py"]
              if any(glob_matches(g, rel) for g in policy.globs_for("heart"))}
     result = gate_snapshot(snapshot(tmp_path, files), "heart", policy, heart)

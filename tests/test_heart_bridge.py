@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from afr_box.tasks.heart import bridge
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SRC = DATA / "flamby" / "fed_heart_disease"

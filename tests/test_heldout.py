@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
 from afr_box.profiles.schema import profile_path
-from afr_box.tasks.prepared import heldout_view, load_npz, verify_prepared
+from afr_box.tasks.shared.prepared import heldout_view, load_npz, verify_prepared
 
 
 def test_split_is_deterministic_disjoint_and_complete(data_root):

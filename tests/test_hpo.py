@@ -8,7 +8,7 @@ import yaml
 from afr_box.orchestrator.proposers.hpo import HpoProposer, sample_knobs
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
-from afr_box.sandbox.surface_import import TASKS_DIR
+from afr_box.tasks.shared.layout import repo_file
 
 
 def test_same_seed_same_proposals(tmp_path):
@@ -24,7 +24,7 @@ def test_same_seed_same_proposals(tmp_path):
 
 def test_samples_respect_ranges_and_conditions():
     profile = load_profile("heart")
-    base = yaml.safe_load((TASKS_DIR / "heart/knobs.yaml").read_text())
+    base = yaml.safe_load(repo_file("heart/knobs.yaml").read_text())
     seen_opt = set()
     for i in range(200):
         k = sample_knobs(profile.search_space, base, random.Random(i))

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afr_box.tasks.isic import bridge, metric, pretrained
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.isic import bridge, pretrained
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.isic_format import write_isic_source
+from task_metric import task_metric
+
+score = task_metric('isic')
 
 SUBSET = {"subset": True}
 
@@ -121,8 +124,7 @@ def test_options_checked(source, tmp_path):
 
 def test_b0_keys_match_the_model():
     torch = pytest.importorskip("torch")
-    from afr_box.tasks.isic import models
-
+    from afr_box.tasks.isic.surface import models
     model = models.build_model()
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     assert shapes == {pretrained.PREFIX + k: v for k, v in pretrained.b0_shapes().items()}
@@ -146,8 +148,7 @@ def test_weights_npz_with_imagenet_head_become_an_asset(source, tmp_path):
 
 def test_model_loads_the_asset_from_the_training_data(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
-    from afr_box.tasks.isic import models
-
+    from afr_box.tasks.isic.surface import models
     arrays = _b0_arrays(1000)
     (tmp_path / "assets").mkdir()
     np.savez(tmp_path / "b0.npz", **arrays)
@@ -204,8 +205,7 @@ def test_weights_pth_torchvision_names_and_errors(tmp_path):
 def test_same_outputs_as_efficientnet_pytorch():
     torch = pytest.importorskip("torch")
     efficientnet_pytorch = pytest.importorskip("efficientnet_pytorch")
-    from afr_box.tasks.isic import models
-
+    from afr_box.tasks.isic.surface import models
     reference = efficientnet_pytorch.EfficientNet.from_name("efficientnet-b0", num_classes=8)
     ours = models.build_model()
     ours.load_state_dict({pretrained.PREFIX + k: v for k, v in reference.state_dict().items()}, strict=True)
@@ -219,7 +219,7 @@ def test_balanced_accuracy_hand_computed_and_against_sklearn():
     y = np.array([0, 0, 0, 1, 2, 2])
     scores = np.eye(8)[[0, 1, 0, 1, 2, 5]]
     # recalls: class 0 2/3, class 1 1/1, class 2 1/2 (class 5 is only predicted: left out)
-    assert metric.score(y, scores) == pytest.approx((2 / 3 + 1 + 0.5) / 3)
+    assert score(y, scores) == pytest.approx((2 / 3 + 1 + 0.5) / 3)
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -230,19 +230,19 @@ def test_balanced_accuracy_hand_computed_and_against_sklearn():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 expected = sklearn_metrics.balanced_accuracy_score(y, s.argmax(axis=1))
-        assert metric.score(y, s) == pytest.approx(expected, abs=1e-12)
+        assert score(y, s) == pytest.approx(expected, abs=1e-12)
 
 
 def test_balanced_accuracy_rejects_malformed_predictions():
     y = np.array([0, 1])
     with pytest.raises(ValueError, match=r"shape \(n, 8\)"):
-        metric.score(y, np.zeros((2, 7)))
+        score(y, np.zeros((2, 7)))
     with pytest.raises(ValueError, match="2 rows"):
-        metric.score(np.array([0, 1, 2]), np.zeros((2, 8)))
+        score(np.array([0, 1, 2]), np.zeros((2, 8)))
     with pytest.raises(ValueError, match="NaN"):
-        metric.score(y, np.full((2, 8), np.nan))
+        score(y, np.full((2, 8), np.nan))
     with pytest.raises(ValueError, match="integer"):
-        metric.score(np.array([0.0, 1.0]), np.zeros((2, 8)))
+        score(np.array([0.0, 1.0]), np.zeros((2, 8)))
 
 
 def test_predict_normalises_like_flamby():

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afr_box.tasks.ixi import bridge, metric
+from afr_box.tasks.ixi import bridge
 from afr_box.tasks.ixi.flamby_split import SPLIT
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.ixi_format import write_ixi_source
+from task_metric import task_metric
+
+score = task_metric('ixi')
 
 SUBSET = {"subset": True}
 
@@ -138,11 +141,11 @@ def _vol(values) -> np.ndarray:
 
 def test_dice_hand_computed():
     # brain: TP 1.5 / mean size 2 -> 0.75; background likewise 0.75
-    assert metric.score(_vol([1, 1, 0, 0]).astype(np.uint8), _vol([1, 0.5, 0.5, 0])) == pytest.approx(0.75, abs=1e-6)
+    assert score(_vol([1, 1, 0, 0]).astype(np.uint8), _vol([1, 0.5, 0.5, 0])) == pytest.approx(0.75, abs=1e-6)
     # brain 1 / 1.5; background 2 / 2.5
-    assert metric.score(_vol([1, 0, 0, 0]).astype(np.uint8), _vol([1, 1, 0, 0])) == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-6)
+    assert score(_vol([1, 0, 0, 0]).astype(np.uint8), _vol([1, 1, 0, 0])) == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-6)
     # an empty mask predicted empty counts 1 for both classes
-    assert metric.score(np.zeros((2, 2, 2, 2), np.uint8), np.zeros((2, 2, 2, 2))) == pytest.approx(1.0)
+    assert score(np.zeros((2, 2, 2, 2), np.uint8), np.zeros((2, 2, 2, 2))) == pytest.approx(1.0)
 
 
 def test_dice_equals_flamby_formula_on_two_channels():
@@ -152,17 +155,17 @@ def test_dice_equals_flamby_formula_on_two_channels():
     onehot, probs = np.stack([1 - y, y], axis=1), np.stack([1 - p, p], axis=1)
     inter = (probs * onehot).sum(axis=(2, 3, 4))
     union = (0.5 * (probs + onehot)).sum(axis=(2, 3, 4))
-    assert metric.score(y, p) == pytest.approx(float(np.mean(inter / (union + 1e-7))), rel=1e-12)
+    assert score(y, p) == pytest.approx(float(np.mean(inter / (union + 1e-7))), rel=1e-12)
 
 
 def test_dice_rejects_malformed_predictions():
     y = np.zeros((2, 2, 2, 2), np.uint8)
     with pytest.raises(ValueError, match="shape"):
-        metric.score(y, np.zeros((2, 2, 2, 2, 2)))
+        score(y, np.zeros((2, 2, 2, 2, 2)))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        metric.score(y, np.full((2, 2, 2, 2), 1.5))
+        score(y, np.full((2, 2, 2, 2), 1.5))
     with pytest.raises(ValueError, match="NaN"):
-        metric.score(y, np.full((2, 2, 2, 2), np.nan))
+        score(y, np.full((2, 2, 2, 2), np.nan))
 
 
 def test_predict_feeds_small_batches_and_keeps_the_brain_channel():

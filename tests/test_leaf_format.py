@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from afr_box.tasks.leaf import client_samples, group_users, read_leaf
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf import client_samples, group_users, read_leaf
+from afr_box.tasks.shared.sources import DataSourceError
 from conftest import SHARED_DATA
 
 FEMNIST = SHARED_DATA / "leaf" / "femnist"

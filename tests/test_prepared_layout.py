@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from afr_box.tasks.prepared import (SiteSplit, heldout_view, load_npz, num_samples, sample, take_samples,
+from afr_box.tasks.shared.prepared import (SiteSplit, heldout_view, load_npz, num_samples, sample, take_samples,
                                     verify_prepared, write_prepared)
 
 

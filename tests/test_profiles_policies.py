@@ -15,7 +15,7 @@ def test_shipped_profiles_and_policies_load():
     heart = load_profile("heart")
     assert heart.budget.clients == 4 and heart.budget.rounds == 15 and heart.budget.batch_size == 4
     assert heart.budget.local_steps.baseline == 100 and heart.budget.local_steps.max == 250
-    assert heart.metric.name == "accuracy" and heart.metric.higher_is_better
+    assert heart.metric.name == "binary_accuracy" and heart.metric.higher_is_better
     assert heart.metric.convention == "per_client_mean"
     assert load_profile("synthetic").metric.convention == "pooled"
     for task in available_tasks():

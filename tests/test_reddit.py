@@ -9,13 +9,16 @@ import pickle
 import numpy as np
 import pytest
 
-from afr_box.tasks.leaf_text import load_token_vocab
-from afr_box.tasks.prepared import load_npz
-from afr_box.tasks.reddit import bridge, metric, predict
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf_text import load_token_vocab
+from afr_box.tasks.shared.prepared import load_npz
+from afr_box.tasks.reddit import bridge, predict
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.leaf_text_models import bridge_models
 from fixtures.reddit_format import write_reddit
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
+from task_metric import task_metric
+
+score = task_metric('reddit')
 
 
 class _Boom:
@@ -86,13 +89,13 @@ def test_metric_counts_like_leaf():
     y = np.array([[5, 1, 0, 7, -1], [9, 9, -1, -1, -1]])
     p = np.array([[5, 1, 0, 8, 5], [9, 3, 4, 4, 4]])
     # counted: 4 + 2 = 6; right: 5, 9 (unk 1 and pad 0 predictions are wrong even when they match)
-    assert metric.score(y, p) == pytest.approx(2 / 6)
+    assert score(y, p) == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="integer token ids"):
-        metric.score(y, p.astype(np.float32))
+        score(y, p.astype(np.float32))
     with pytest.raises(ValueError, match=r"shape \(2, 5\)"):
-        metric.score(y, p[:, :3])
+        score(y, p[:, :3])
     with pytest.raises(ValueError, match="no counted"):
-        metric.score(np.full((1, 3), -1), np.zeros((1, 3), dtype=np.int64))
+        score(np.full((1, 3), -1), np.zeros((1, 3), dtype=np.int64))
 
 
 def test_model_and_predict_step_give_argmax_ids():

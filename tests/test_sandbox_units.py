@@ -91,7 +91,7 @@ def test_budget_violations(tmp_path, args, path, message):
 def scorer_inputs(tmp_path, convention="per_client_mean", rounds=3, preds=None, n_params_cap=100):
     run = RunFile(task="heart", phase="score", budget={"rounds": 3, "max_model_params": n_params_cap},
                   sites=["site-1", "site-2"], eval_sites=["site-1", "site-2"],
-                  metric={"name": "accuracy", "higher_is_better": True, "convention": convention})
+                  metric={"name": "binary_accuracy", "higher_is_better": True, "convention": convention})
     train, pred, labels = (tmp_path / d for d in ("train", "pred", "labels"))
     for d in (train, pred, labels):
         d.mkdir(parents=True)

@@ -7,13 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from afr_box.tasks.leaf_text import build_word_vocab, line_to_ids, read_glove, split_line
-from afr_box.tasks.prepared import load_npz
-from afr_box.tasks.sent140 import bridge, metric
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf_text import build_word_vocab, line_to_ids, read_glove, split_line
+from afr_box.tasks.shared.prepared import load_npz
+from afr_box.tasks.sent140 import bridge
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.leaf_text_models import bridge_models
 from fixtures.sent140_format import write_glove, write_sent140
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
+from task_metric import task_metric
+
+score = task_metric('sent140')
 
 V = bridge.VOCAB_SIZE
 
@@ -98,11 +101,11 @@ def test_bridge_errors_name_what_is_wrong(tmp_path):
 def test_metric_known_values_and_checks():
     y = np.array([0, 1, 1, 0])
     scores = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.5], [0.2, 0.1]])
-    assert metric.score(y, scores) == pytest.approx(0.75)
+    assert score(y, scores) == pytest.approx(0.75)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
-        metric.score(y, scores[:, 0])
+        score(y, scores[:, 0])
     with pytest.raises(ValueError):
-        metric.score(y, scores[:3])
+        score(y, scores[:3])
 
 
 def test_short_campaign_end_to_end_with_glove(tmp_path, provider):

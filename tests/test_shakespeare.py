@@ -6,13 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from afr_box.tasks.leaf_text import ALL_LETTERS, letters_to_ids
-from afr_box.tasks.prepared import load_npz
-from afr_box.tasks.shakespeare import bridge, metric
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf_text import ALL_LETTERS, letters_to_ids
+from afr_box.tasks.shared.prepared import load_npz
+from afr_box.tasks.shakespeare import bridge
+from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.leaf_text_models import bridge_models
 from fixtures.shakespeare_format import write_shakespeare
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
+from task_metric import task_metric
+
+score = task_metric('shakespeare')
 
 
 def test_alphabet_is_leafs_80_letters():
@@ -69,13 +72,13 @@ def test_metric_known_values_and_checks():
     y = np.array([3, 5, 79])
     scores = np.zeros((3, 80), dtype=np.float32)
     scores[0, 3] = scores[1, 4] = scores[2, 79] = 1.0
-    assert metric.score(y, scores) == pytest.approx(2 / 3)
+    assert score(y, scores) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match=r"shape \(n, 80\)"):
-        metric.score(y, scores[:, :10])
+        score(y, scores[:, :10])
     with pytest.raises(ValueError):
-        metric.score(y, scores[:2])
+        score(y, scores[:2])
     with pytest.raises(ValueError):
-        metric.score(y, np.full((3, 80), np.nan))
+        score(y, np.full((3, 80), np.nan))
 
 
 def test_model_is_leafs_stacked_lstm():

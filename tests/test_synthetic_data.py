@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from afr_box.profiles.schema import load_profile
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.synthetic import bridge
 
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afr_box.tasks.prepared import load_npz, verify_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from afr_box.tasks.shared.layout import repo_file
+from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.tcga import bridge
-from afr_box.tasks.tcga.metric import concordance_index, score
+from afr_box.tasks.shared.metrics.survival import concordance_index
+from task_metric import task_metric
+
+score = task_metric("tcga")
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SRC = DATA / "flamby" / "fed_tcga_brca"
@@ -160,7 +164,7 @@ def test_concordance_is_order_free():
 def test_baseline_model_is_flambys_linear_cox():
     torch = pytest.importorskip("torch")
     import importlib.util
-    spec = importlib.util.spec_from_file_location("tcga_models", Path(bridge.__file__).with_name("models.py"))
+    spec = importlib.util.spec_from_file_location("tcga_models", repo_file("tcga/models.py"))
     models = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(models)
     model = models.build_model("cox_linear")

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.flamby_csv import column, read_table
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError
-from afr_box.sandbox.hashing import file_digest
+from afr_box.tasks.shared.formats.flamby_csv import column, read_table
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
+from afr_box.tasks.shared.hashing import file_digest
 
 FLAMBY_DIR = "flamby/datasets/fed_camelyon16/"
 # md5 of FLamby's tables (main branch): recorded, not required (a debug subset has its own).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from afr_box.tasks.prepared import num_samples, sample
+from afr_box.tasks.shared.prepared import num_samples, sample
 
 
 def predict(model, arrays: dict[str, np.ndarray]) -> np.ndarray:

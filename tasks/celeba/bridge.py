@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.leaf_clients import leaf_sites, num_clients_option
-from afr_box.tasks.prepared import write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf_clients import leaf_sites, num_clients_option
+from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 IMAGE_SIZE = 84
 IMAGES = Path("raw") / "img_align_celeba"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.leaf_clients import leaf_sites, num_clients_option
-from afr_box.tasks.prepared import write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf_clients import leaf_sites, num_clients_option
+from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 PIXELS, NUM_CLASSES = 28 * 28, 62
 SOURCE_HINT = ("no download: run LEAF's data/femnist/preprocess.sh (e.g. ./preprocess.sh -s niid --sf 0.05 "

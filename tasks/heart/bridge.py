@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 import numpy as np
 
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError, download as fetch_url, verify_md5
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError, download as fetch_url, verify_md5
 
 # FLamby center order; md5s of the files FLamby downloads (see ../shared/data/README.md).
 FILES = (

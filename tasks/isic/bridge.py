@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.sandbox.hashing import file_digest
+from afr_box.tasks.shared.hashing import file_digest
 from afr_box.tasks.isic import pretrained
 from afr_box.tasks.isic.images import CROP
-from afr_box.tasks.flamby_csv import read_table
-from afr_box.tasks.flamby_options import flag
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.flamby_csv import read_table
+from afr_box.tasks.shared.formats.flamby_options import flag
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 IMAGES = "ISIC_2019_Training_Input_preprocessed"
 GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"

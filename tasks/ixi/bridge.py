@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from afr_box.tasks.ixi.flamby_split import SPLIT
-from afr_box.tasks.flamby_options import flag
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.flamby_options import flag
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 ZIP_FOLDER = "7kd5wj7v7p-3"          # FLamby's common.FOLDER (Mendeley archive name)
 SAMPLE_FOLDER = "IXI_sample"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.sandbox.hashing import sha256_file
-from afr_box.tasks.leaf import grouping_note, read_leaf
-from afr_box.tasks.leaf_text import client_count, leaf_sites, load_token_vocab, tokens_to_ids
-from afr_box.tasks.prepared import write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.hashing import sha256_file
+from afr_box.tasks.shared.formats.leaf import grouping_note, read_leaf
+from afr_box.tasks.shared.formats.leaf_text import client_count, leaf_sites, load_token_vocab, tokens_to_ids
+from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 SEQ_LEN = 10
 VOCAB_SIZE = 10000          # models.py: embedding and softmax rows

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.sandbox.hashing import sha256_file
-from afr_box.tasks.leaf import grouping_note, read_leaf
-from afr_box.tasks.leaf_text import build_word_vocab, client_count, leaf_sites, line_to_ids, read_glove
-from afr_box.tasks.prepared import write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.hashing import sha256_file
+from afr_box.tasks.shared.formats.leaf import grouping_note, read_leaf
+from afr_box.tasks.shared.formats.leaf_text import build_word_vocab, client_count, leaf_sites, line_to_ids, read_glove
+from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 VOCAB_SIZE = 10000      # models.py sizes its embedding as VOCAB_SIZE + 1 rows
 MAX_WORDS = 25          # LEAF's MODEL_PARAMS seq_len for sent140.stacked_lstm

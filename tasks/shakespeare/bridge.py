@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.leaf import grouping_note, read_leaf
-from afr_box.tasks.leaf_text import ALL_LETTERS, client_count, leaf_sites, letters_to_ids
-from afr_box.tasks.prepared import write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.formats.leaf import grouping_note, read_leaf
+from afr_box.tasks.shared.formats.leaf_text import ALL_LETTERS, client_count, leaf_sites, letters_to_ids
+from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 
 SEQ_LEN = 80
 SOURCE_HINT = ("no download: run LEAF's `./preprocess.sh -s niid --sf 0.05 -k 64 -tf 0.9 -t sample` in "

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.synthetic import generator
 
 DEFAULTS = {"num_users": 40, "alpha": 0.5, "beta": 0.5, "num_dim": 60, "num_classes": 5,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.flamby_csv import column, read_table
-from afr_box.tasks.prepared import SiteSplit, write_prepared
-from afr_box.tasks.sources import DataSourceError, download as fetch_url, verify_md5
+from afr_box.tasks.shared.formats.flamby_csv import column, read_table
+from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.sources import DataSourceError, download as fetch_url, verify_md5
 
 # (file, md5, path in FLamby's repository). md5s of FLamby's files (main branch).
 FILES = (

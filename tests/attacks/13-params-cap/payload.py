@@ -4,7 +4,7 @@
 class _Oversized(torch.nn.Module):
     def __init__(self):  # no arguments: NVFlare's persistor rebuilds the model from its class path
         super().__init__()
-        from afr_box.tasks.site_env import budget
+        from afr_box.tasks.shared.site_env import budget
 
         self.honest = next(iter(MODELS.values()))()  # the task's registered model, whatever its name
         # never used, always counted: one parameter more than the task's cap

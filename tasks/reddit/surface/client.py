@@ -1,0 +1,70 @@
+"""LEAF Reddit client training script (surface: NVFlare Client API).
+
+Each round: receive the global model, train `local_steps` mini-batches of next-token
+cross-entropy (padding positions, y = -1, ignored) on this site's training sequences, send back
+the weight DIFF with the step count as aggregation weight. Knobs come from knobs.yaml; the
+budget (batch size, seed, step bounds) from the run file.
+"""
+import numpy as np
+import torch
+from torch import nn
+
+import nvflare.client as flare
+from nvflare.apis.fl_constant import FLMetaKey
+from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
+
+from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from models import build_model
+from shared.local_training import local_steps, round_generator
+
+PAD, UNK, NOT_COUNTED = 0, 1, -1
+EVAL_ROWS = 2000   # reported accuracies use the site's first sequences only
+EVAL_BATCH = 250
+
+
+def accuracy(model, x, y) -> float:
+    """LEAF's reddit accuracy: predictions of padding or unknown count as wrong."""
+    model.eval()
+    x, y = x[:EVAL_ROWS], y[:EVAL_ROWS]
+    right = 0
+    with torch.no_grad():
+        for i in range(0, len(y), EVAL_BATCH):
+            pred, target = model(x[i:i + EVAL_BATCH]).argmax(dim=-1), y[i:i + EVAL_BATCH]
+            right += int(((pred == target) & (target != NOT_COUNTED) & (pred != PAD) & (pred != UNK)).sum())
+    return right / max(int((y != NOT_COUNTED).sum()), 1)
+
+
+def main():
+    torch.set_num_threads(1)
+    cfg, fixed = knobs(), budget()
+    flare.init()
+    site = flare.get_site_name()
+    arrays = load_arrays(site)
+    x, y = torch.from_numpy(arrays["x"]).long(), torch.from_numpy(arrays["y"]).long()
+    model = build_model(cfg["model"])
+    cross_entropy = nn.CrossEntropyLoss(ignore_index=NOT_COUNTED, label_smoothing=cfg["label_smoothing"])
+
+    def loss_of_batch(idx):
+        logits = model(x[idx])
+        return cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
+
+    while flare.is_running():
+        global_model = flare.receive()
+        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
+        if flare.is_evaluate():
+            flare.send(FLModel(metrics={"accuracy": accuracy(model, x, y)}))
+            continue
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        gen = round_generator(fixed["seed"], site, global_model.current_round)
+        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        diff = {k: v - before[k] for k, v in model.state_dict().items()}
+        flare.send(FLModel(
+            params=diff,
+            params_type=ParamsType.DIFF,
+            metrics={"train_accuracy": accuracy(model, x, y)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+        ))
+
+
+if __name__ == "__main__":
+    main()
