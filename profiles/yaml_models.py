@@ -7,10 +7,12 @@ from typing import Optional, TypeVar, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from afr_box.tasks.shared.errors import AfrError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(AfrError, ValueError):
     """A profile or policy file is missing or malformed. The message names the file,
     the field and what was expected; fix the file and run again."""
 

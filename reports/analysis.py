@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
-from afr_box.orchestrator.records import read_json_or
-from afr_box.orchestrator.runlog import Row, baseline_row
+from afr_box.orchestrator.records.layout import CampaignFolder
+from afr_box.orchestrator.records.models import CampaignMeta, ProposalRecord, load_or
+from afr_box.orchestrator.records.runlog import Row, baseline_row
 from afr_box.tasks.shared.hashing import hash_tree
+from afr_box.orchestrator.records.status import Status
 
 # Surface file (the part after the task folder, or under shared/) -> mechanism class.
 CLASSES = {
@@ -80,7 +82,8 @@ class Step:
 
 
 def _literature(campaign_dir: Path, row: Row) -> bool:
-    sources = read_json_or(campaign_dir / row.artifacts / "proposal.json", {}).get("sources") or []
+    proposal = load_or(ProposalRecord, CampaignFolder(campaign_dir).artifacts(row.artifacts).proposal)
+    sources = proposal.sources if proposal else []
     return bool(sources) or "[src:" in row.description
 
 
@@ -90,11 +93,11 @@ def improvement_path(campaign_dir: Path, rows: list[Row], higher_is_better: bool
     base = baseline_row(rows)
     if base is None or not base.scored:
         return []
-    snap = lambda r: campaign_dir / r.artifacts / "surface"  # noqa: E731
+    snap = lambda r: CampaignFolder(campaign_dir).artifacts(r.artifacts).surface  # noqa: E731
     steps = [Step(base.candidate, base.score, 0.0, base.description, Change(), False)]
     best = base
     for row in rows:
-        if row is base or row.status != "keep" or not row.scored:
+        if row is base or row.status != Status.KEEP or not row.scored:
             continue
         gain = row.score - best.score if higher_is_better else best.score - row.score
         if gain <= 0:
@@ -110,26 +113,20 @@ def attribution(campaign_dir: Path, rows: list[Row]) -> list[dict[str, Any]]:
     base = baseline_row(rows)
     if base is None:
         return []
-    reference = campaign_dir / base.artifacts / "surface"
+    reference = CampaignFolder(campaign_dir).artifacts(base.artifacts).surface
     out = []
     for row in rows:
-        if row is base or row.status != "keep":
+        if row is base or row.status != Status.KEEP:
             continue
-        change = change_between(reference, campaign_dir / row.artifacts / "surface")
+        change = change_between(reference, CampaignFolder(campaign_dir).artifacts(row.artifacts).surface)
         out.append({"candidate": row.candidate, "score": row.score,
                     **{c: (c in change.classes) for c in CLASS_ORDER},
                     "literature": _literature(campaign_dir, row)})
     return out
 
 
-def environment(campaign_dir: Path, meta: dict[str, Any], rows: list[Row]) -> dict[str, Any]:
+def environment(meta: CampaignMeta, rows: list[Row]) -> dict[str, Any]:
     """Image ids and versions a reader needs to reproduce the campaign."""
-    first: Optional[dict] = None
-    for row in rows:
-        first = read_json_or(campaign_dir / row.artifacts / "image.json", None)
-        if first:
-            break
-    return {"base image": meta.get("base_image_id", ""), "policy sha256": meta.get("policy_sha256", ""),
-            "profile sha256": meta.get("profile_sha256", ""),
-            "candidate images": len({r.image_id for r in rows if r.image_id}),
-            "created": meta.get("created_at", "")}
+    return {"base image": meta.base_image_id, "harness digest": meta.harness_digest or "-",
+            "policy sha256": meta.policy_sha256, "profile sha256": meta.profile_sha256,
+            "candidate images": len({r.image_id for r in rows if r.image_id}), "created": meta.created_at}

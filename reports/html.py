@@ -5,6 +5,8 @@ import base64
 import html
 from pathlib import Path
 
+from afr_box.orchestrator.records.layout import REPORT_HTML
+
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.45; }
@@ -27,6 +29,6 @@ def write_html(campaign_dir: Path, markdown_text: str, title: str) -> Path:
         body = body.replace(f'src="{png.name}"', f'src="data:image/png;base64,{data}"')
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
-    out = Path(campaign_dir) / "report.html"
+    out = Path(campaign_dir) / REPORT_HTML
     out.write_text(page, encoding="utf-8")
     return out

@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from afr_box.orchestrator.runlog import FAILED_STATUSES, Row, baseline_row  # noqa: E402
+from afr_box.orchestrator.records.runlog import Row, baseline_row  # noqa: E402
+from afr_box.orchestrator.records.status import FAILED, Status  # noqa: E402
 
 GREEN, GRAY, RED, BLUE = "#2ca02c", "#9a9a9a", "#d62728", "#1f77b4"
 MAX_LABEL_CHARS = 38
@@ -37,13 +38,13 @@ def plot_progress(rows: list[Row], out_png: Path, metric_name: str, higher_is_be
     kept_x, kept_y, disc_x, disc_y, fail_x, lit_x = [], [], [], [], [], []
     step_x, step_y, running = [], [], None
     for i, row in enumerate(rows):
-        if row.status == "literature":
+        if row.status == Status.LITERATURE:
             lit_x.append(i)
-        elif row.status in FAILED_STATUSES:
+        elif row.status in FAILED:
             fail_x.append(i)
         elif not row.scored:  # e.g. an unscored row awaiting review: nothing to draw
             continue
-        elif row.status == "keep" or row is base:
+        elif row.status == Status.KEEP or row is base:
             kept_x.append(i)
             kept_y.append(row.score)
             running = row.score if running is None else better(running, row.score)

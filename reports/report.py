@@ -14,8 +14,9 @@ from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from afr_box.orchestrator.runlog import (FAILED_STATUSES, STATUSES, Row, baseline_row,
-                                         best_row)
+from afr_box.orchestrator.records.layout import PROGRESS_PLOT, REPEATS_PLOT, REPORT_MD
+from afr_box.orchestrator.records.runlog import Row, baseline_row, best_row
+from afr_box.orchestrator.records.status import FAILED, ROW_STATUSES, Status
 from afr_box.reports.html import write_html
 from afr_box.reports.plot import plot_progress
 from afr_box.reports.repeats_plot import plot_repeats
@@ -110,7 +111,7 @@ def _summary(ctx: ReportContext) -> dict[str, Any]:
         # Positive lift = improvement in the metric's direction.
         lift = best.score - base.score if ctx.higher_is_better else base.score - best.score
     rel = f" ({lift / abs(base.score):+.2%} relative)" if lift is not None and base.score else ""
-    counts = {s: sum(r.status == s for r in ctx.rows) for s in STATUSES}
+    counts = {str(s): sum(r.status == s for r in ctx.rows) for s in ROW_STATUSES}
     return {
         "baseline": fmt_score(base.score) if base and base.scored else "n/a",
         "baseline_id": base.candidate if base else "",
@@ -155,7 +156,7 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
     """Write `progress.png` and `report.md` into `campaign_dir`; return the report's path."""
     campaign_dir = Path(campaign_dir)
     ctx = context
-    plot_progress(ctx.rows, campaign_dir / "progress.png", ctx.metric_name,
+    plot_progress(ctx.rows, campaign_dir / PROGRESS_PLOT, ctx.metric_name,
                   ctx.higher_is_better, f"{ctx.campaign}: {ctx.task_title}")
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), undefined=StrictUndefined,
                       autoescape=False, trim_blocks=True, lstrip_blocks=True,
@@ -165,7 +166,7 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
     scalars, lists = _integrity_items(ctx.integrity)
     if ctx.repeats:
         base = next((r["candidate"] for r in ctx.repeats if r["baseline"]), "")
-        plot_repeats({r["candidate"]: r["scores"] for r in ctx.repeats}, campaign_dir / "repeats.png",
+        plot_repeats({r["candidate"]: r["scores"] for r in ctx.repeats}, campaign_dir / REPEATS_PLOT,
                      ctx.metric_name, base)
     text = env.get_template("report.md.j2").render(
         ctx=ctx,
@@ -174,13 +175,13 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
                for k, v in sorted(ctx.best_knobs.items())],
         diff=ctx.best_diff.rstrip("\n"),
         fence=_fence(ctx.best_diff),
-        failures=[r for r in ctx.rows if r.status in FAILED_STATUSES],
-        literature=[r for r in ctx.rows if r.status == "literature"],
+        failures=[r for r in ctx.rows if r.status in FAILED],
+        literature=[r for r in ctx.rows if r.status == Status.LITERATURE],
         integrity_scalars=scalars,
         integrity_lists=lists,
         timings=_timings_table(ctx.timings),
     )
-    out = campaign_dir / "report.md"
+    out = campaign_dir / REPORT_MD
     out.write_text(text, encoding="utf-8")
     write_html(campaign_dir, text, f"afr-box campaign {ctx.campaign}")
     return out

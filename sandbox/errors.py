@@ -1,8 +1,9 @@
 """Named sandbox errors. Each says when it is raised and what the caller should do."""
+from afr_box.tasks.shared.errors import AfrError
 
 
-class SandboxError(RuntimeError):
-    """Base class of everything the sandbox raises."""
+class SandboxError(AfrError, RuntimeError):
+    """Base class of everything the sandbox raises for a user to act on (the message says what)."""
 
 
 class EngineUnavailableError(SandboxError):
@@ -17,10 +18,6 @@ class BaseImageMissingError(SandboxError):
 
 class ImageBuildError(SandboxError):
     """`docker build` failed; the message carries the build log tail."""
-
-
-class BudgetViolation(SandboxError):
-    """The candidate's job does not match the fixed budget (rounds, clients, workflow)."""
 
 
 class RegistryError(SandboxError):

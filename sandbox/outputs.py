@@ -12,18 +12,13 @@ import os
 import stat
 from pathlib import Path
 
-# Per phase: files at the top of /out, and (for infer) the folder holding one file per site.
-ALLOWED = {
-    "train": {"model.npz", "train_stats.json"},
-    "infer": {"infer_stats.json", "predictions"},
-    "score": {"score.json"},
-}
-ALWAYS = {"init_violation.json"}  # written by the trusted init (sandbox/init.py)
+from afr_box.sandbox.harness.paths import ALWAYS, OUTPUTS, PREDICTIONS
+
 
 
 def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
     """'' when `out` holds only what `phase` may write; otherwise the first problem found."""
-    allowed = ALLOWED[phase] | ALWAYS
+    allowed = OUTPUTS[phase] | ALWAYS
     site_files = {f"{site}.npy" for site in eval_sites}
     for folder, dirs, files in os.walk(out):
         rel_folder = Path(folder).relative_to(out)
@@ -34,11 +29,11 @@ def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
             if problem:
                 return problem
             is_dir = stat.S_ISDIR(st.st_mode)
-            expected = (rel in allowed and (is_dir == (rel == "predictions"))) or (
-                rel.startswith("predictions/") and rel.count("/") == 1 and name in site_files and not is_dir)
+            expected = (rel in allowed and (is_dir == (rel == PREDICTIONS))) or (
+                rel.startswith(PREDICTIONS + "/") and rel.count("/") == 1 and name in site_files and not is_dir)
             if not expected:
                 return f"unexpected {'folder' if is_dir else 'file'} {rel} in the {phase} outputs " \
-                       f"(the harness writes only {', '.join(sorted(ALLOWED[phase]))})"
+                       f"(the harness writes only {', '.join(sorted(OUTPUTS[phase]))})"
     return ""
 
 

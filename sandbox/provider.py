@@ -1,8 +1,16 @@
-"""The narrow sandbox interface: build an image, run a hardened container, clean up.
+"""The sandbox interface: where images are kept, and where hardened containers run.
 
-Docker is the first provider (`docker_provider.py`); Ray is the second (`ray_provider.py`: the
-same hardened `docker run` on the cluster node Ray picks). Another runtime (podman, Kubernetes
-Jobs, Slurm) is a new provider implementing these few methods, not a rewrite.
+Two jobs, two small interfaces, as inspect_ai separates them:
+
+- `ImageStore`: build, inspect, read a layer, save a layer, publish (push to a registry where
+  containers run elsewhere), pull by digest, remove.
+- `Executor`: run one `RunSpec` to completion (or its timeout) and report, remove a campaign's
+  containers, list runtimes, preflight.
+
+A `Sandbox` is one of each. Providers register by name in `sandbox/providers.py` (docker, ray;
+Kubernetes Jobs or Slurm would be the next) and are chosen there, in one place; callers hold a
+`Sandbox`, never a concrete class. What runs is a plain `RunSpec` (sandbox/spec.py), the same
+for every provider.
 """
 from __future__ import annotations
 
@@ -12,6 +20,15 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.sandbox.spec import RunSpec
+
+Labels = dict[str, Optional[str]]  # value None: any value
+
+
+def label_filters(labels: Labels) -> list[str]:
+    """Engine label filters; refuses an empty filter (it would match every container)."""
+    if not labels:
+        raise ValueError("refusing to match containers without a label filter")
+    return [k if v is None else f"{k}={v}" for k, v in labels.items()]
 
 
 @dataclass(frozen=True)
@@ -43,18 +60,20 @@ class RunResult:
         return self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.out_exceeded
 
 
-class SandboxProvider(ABC):
-    name: str
+@dataclass(frozen=True)
+class Requirements:
+    """What a campaign needs from where its containers run (checked before anything is written)."""
+
+    runtime: str = ""                           # an OCI runtime the policy asks for (runsc), or ""
+    gpus: int = 0                               # GPUs per candidate
+    data_dirs: tuple[Path, ...] = ()            # prepared data that must be readable there
+    base: Optional[ImageInfo] = None            # the base image every phase runs on
+
+
+class ImageStore(ABC):
+    """Where images are built and kept."""
+
     publishes = False  # True where images must be pushed to a registry before they can run
-
-    def publish(self, image: ImageInfo) -> str:
-        """Make `image` available where containers run; return its digest reference ('' when
-        containers run on this engine, so there is nothing to publish)."""
-        return ""
-
-    def for_another_slot(self) -> "SandboxProvider":
-        """A provider for another concurrent slot (its own engine connection)."""
-        return type(self)()
 
     @abstractmethod
     def build_image(self, context: Path, dockerfile: str, tag: str,
@@ -70,31 +89,73 @@ class SandboxProvider(ABC):
         """Inspect an image by tag or id; None when absent."""
 
     @abstractmethod
-    def run(self, spec: RunSpec, log_path: Path) -> RunResult:
-        """Run `spec` to completion or timeout, write its full log to `log_path`, remove the
-        container, and report the exit, the wall time and the filesystem diff."""
+    def tag(self, image_id: str, tag: str) -> None:
+        """Give an image one more tag."""
 
     @abstractmethod
-    def remove_containers(self, labels: dict[str, Optional[str]]) -> int:
-        """Kill and remove every container carrying all these labels (value None: any value)."""
-
-    @abstractmethod
-    def remove_images(self, labels: dict[str, Optional[str]]) -> int:
+    def remove_images(self, labels: Labels) -> int:
         """Remove every image carrying all these labels; return how many."""
 
     @abstractmethod
     def top_layer(self, image: str) -> Optional[dict[str, str]]:
-        """What the image's top layer itself holds, read from the engine's storage (not from a
-        build context): {path: sha256, or "dir" / "link" / "other"}; None where unreadable."""
+        """What the image's top layer itself holds, read from the store (not from a build
+        context): {path: sha256, or "dir" / "link" / "other"}; None where unreadable."""
 
     @abstractmethod
     def save_top_layer(self, image: str, dest: Path) -> bool:
         """Write the image's own top layer (as a tar) to `dest`; False if it cannot be found."""
 
     @abstractmethod
-    def runtimes(self) -> set[str]:
-        """The OCI runtimes the engine offers (e.g. {"runc"}, plus "runsc" with gVisor)."""
-
-    @abstractmethod
     def copy_from_image(self, image: str, path: str, dest: Path) -> Path:
         """Extract `path` (a folder) of `image` into `dest` without running anything."""
+
+    @abstractmethod
+    def push(self, registry: str, image: ImageInfo) -> str:
+        """Push `image` to `registry`; return its digest reference (REGISTRY/afr/...@sha256:...)."""
+
+    @abstractmethod
+    def pull(self, ref: str, expected_id: str) -> ImageInfo:
+        """Pull `ref` (by digest) and check it is image `expected_id` (RegistryError otherwise)."""
+
+    def publish(self, image: ImageInfo) -> str:
+        """Make `image` available where containers run; return its digest reference ('' when
+        containers run on this store's engine, so there is nothing to publish)."""
+        return ""
+
+
+class Executor(ABC):
+    """Where hardened containers run."""
+
+    @abstractmethod
+    def run(self, spec: RunSpec, log_path: Path) -> RunResult:
+        """Run `spec` to completion or timeout, write its log to `log_path`, remove the container,
+        and report the exit, the wall time and the filesystem diff."""
+
+    @abstractmethod
+    def remove_containers(self, labels: Labels) -> int:
+        """Kill and remove every container carrying all these labels; return how many."""
+
+    @abstractmethod
+    def runtimes(self) -> set[str]:
+        """The OCI runtimes containers can run under (e.g. {"runc"}, plus "runsc" with gVisor)."""
+
+    @abstractmethod
+    def preflight(self, needs: Requirements) -> None:
+        """Check that containers can run as `needs` asks; otherwise raise a SandboxError that names
+        every problem and what to fix."""
+
+    def for_another_slot(self) -> "Executor":
+        """An executor for another concurrent slot (its own engine connection)."""
+        return self
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One image store and one executor: everything the pipeline needs to build and run."""
+
+    name: str
+    images: ImageStore
+    executor: Executor
+
+    def for_another_slot(self) -> "Sandbox":
+        return Sandbox(self.name, self.images, self.executor.for_another_slot())

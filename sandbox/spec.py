@@ -6,14 +6,13 @@ hardening below is applied identically everywhere and shows up in each candidate
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from afr_box.policies.schema import ContainerLimits, size_bytes
-
-TMPFS = "/tmp"
-OUT = "/out"
+from afr_box.sandbox.harness.paths import OUT, TMP as TMPFS
 
 
 @dataclass(frozen=True)
@@ -104,3 +103,15 @@ def describe(spec: RunSpec) -> dict[str, Any]:
     record["mounts"] = [{**asdict(m), "source": str(m.source)} for m in spec.mounts]
     record.pop("volumes", None)
     return record
+
+
+def writable_out(folder: Path, user: str) -> Path:
+    """A bind-mount target for /out that the container's non-root user can write (and nobody else)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uid, gid = (int(x) for x in user.split(":"))
+    if os.geteuid() == 0:
+        os.chown(folder, uid, gid)
+        os.chmod(folder, 0o700)
+    else:
+        os.chmod(folder, 0o777)
+    return folder

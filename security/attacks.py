@@ -26,14 +26,16 @@ from typing import Any, Optional
 
 import yaml
 
-from afr_box.orchestrator.surface import baseline_snapshot
+from afr_box.tasks.shared.errors import AfrError
+from afr_box.orchestrator.gate.surface import baseline_snapshot
 from afr_box.policies.schema import Policy
 from afr_box.tasks.shared.layout import repo_file
+from afr_box.orchestrator.records.status import FAILED, Status
 
-STATUSES = {"rejected", "crash", "violation"}
+STATUSES = FAILED  # what an attack may end as
 
 
-class AttackSuiteError(ValueError):
+class AttackSuiteError(AfrError, ValueError):
     """An attack folder is malformed; the message names the file and the field."""
 
 
@@ -78,7 +80,7 @@ class Attack:
     def verdict(self, status: str, reason: str) -> tuple[bool, str]:
         """(blocked, by what) for an outcome: the gate, or the stated defence when the reason
         matches; anything else (scored, or failed for an unrelated reason) is not a block."""
-        if status == "rejected":
+        if status == Status.REJECTED:
             check = reason.removeprefix("gate: ").split(":", 1)[0]
             return True, f"gate ({check})"
         if status in self.expect and re.search(self.reason, reason):
@@ -116,7 +118,7 @@ def load_attack(folder: Path) -> Attack:
         raise AttackSuiteError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
     bad = set(spec["expect"]) - STATUSES
     if bad:
-        raise AttackSuiteError(f"{where}: expect {sorted(bad)} is not one of {sorted(STATUSES)}")
+        raise AttackSuiteError(f"{where}: expect {sorted(bad)} is not one of {sorted(map(str, STATUSES))}")
     for how in (spec.get("files") or {}).values():
         payload = how.get("prepend") or how.get("append")
         if payload and not (folder / payload).is_file():

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from afr_box.orchestrator import records
-from afr_box.orchestrator.runlog import Row, RunLog, RunLogError
-from afr_box.orchestrator.evaluate import surface_hash
+from afr_box.orchestrator.errors import RecordError
+from afr_box.orchestrator.gate.surface import surface_hash
+from afr_box.orchestrator.records.layout import CANDIDATES, RECORD, CampaignFolder
+from afr_box.orchestrator.records.models import CampaignMeta, CandidateRecord, ScoreRecord, load, load_or
+from afr_box.orchestrator.records.runlog import Row, RunLog, RunLogError
+from afr_box.orchestrator.records.status import Status
+from afr_box.sandbox.provider import ImageStore
 from afr_box.tasks.shared.hashing import hash_tree, sha256_file
-from afr_box.sandbox.provider import SandboxProvider
 
 
 @dataclass
@@ -40,21 +43,26 @@ class AuditReport:
                 f"re-checked, {len(self.notes)} note(s): {verdict}")
 
 
-def _settings(folder: Path, meta: dict, report: AuditReport) -> None:
-    for copy, key in (("profile.yaml", "profile_sha256"), ("policy.yaml", "policy_sha256")):
-        if key in meta and (folder / copy).is_file() and sha256_file(folder / copy) != meta[key]:
-            report.problems.append(f"{copy}: no longer hashes as recorded in campaign.json ({key})")
+def _settings(folder: CampaignFolder, meta: CampaignMeta, report: AuditReport) -> None:
+    for copy, key in ((folder.profile, "profile_sha256"), (folder.policy, "policy_sha256")):
+        if copy.is_file() and sha256_file(copy) != getattr(meta, key):
+            report.problems.append(f"{copy.name}: no longer hashes as recorded in campaign.json ({key})")
 
 
-def _row_vs_record(folder: Path, row: Row, report: AuditReport) -> None:
+def _row_vs_record(folder: CampaignFolder, row: Row, report: AuditReport) -> None:
     where = f"row {row.candidate}"
-    if row.status == "literature":  # a literature event: its record is literature.json, no run
-        if not (folder / row.artifacts / "literature.json").is_file():
-            report.problems.append(f"{where}: no record at {row.artifacts}/literature.json")
+    found = folder.artifacts(row.artifacts)
+    if row.status == Status.LITERATURE:  # a literature event: its record is literature.json, no run
+        if not found.literature.is_file():
+            report.problems.append(f"{where}: no record at {row.artifacts}/{found.literature.name}")
         return
-    record = records.read_json_or(folder / row.artifacts / records.RECORD, None)
-    if record is None:
-        report.problems.append(f"{where}: no record at {row.artifacts}/{records.RECORD}")
+    if not found.record.is_file():
+        report.problems.append(f"{where}: no record at {row.artifacts}/{RECORD}")
+        return
+    try:
+        record = load(CandidateRecord, found.record).model_dump()
+    except RecordError as exc:
+        report.problems.append(f"{where}: {exc}")
         return
     logged = {k: v for k, v in row.__dict__.items() if k != "chain"}
     differs = [k for k, v in logged.items() if k in record and record[k] != v]
@@ -62,17 +70,18 @@ def _row_vs_record(folder: Path, row: Row, report: AuditReport) -> None:
         report.problems.append(f"{where}: results.tsv disagrees with its record on {', '.join(differs)} "
                                f"(e.g. {differs[0]}: log {logged[differs[0]]!r}, record {record[differs[0]]!r})")
     if row.score is not None:
-        score = records.read_json_or(folder / row.artifacts / "score" / "score.json", {}).get("score")
+        written = load_or(ScoreRecord, found.score)
+        score = written.score if written else None
         if score != row.score:
             report.problems.append(f"{where}: logged score {row.score!r} but the scorer wrote {score!r}")
-    snapshot = folder / row.artifacts / "surface"
+    snapshot = found.surface
     if row.surface_hash and (not snapshot.is_dir() or surface_hash(snapshot) != row.surface_hash):
         report.problems.append(f"{where}: the surface snapshot on disk no longer hashes to {row.surface_hash[:16]}")
 
 
-def _image(folder: Path, row: Row, base_id: str, provider: SandboxProvider, report: AuditReport) -> None:
+def _image(folder: CampaignFolder, row: Row, base_id: str, images: ImageStore, report: AuditReport) -> None:
     where = f"row {row.candidate} image {row.image_id[:19]}"
-    info = provider.image_info(row.image_id)
+    info = images.image_info(row.image_id)
     if info is None:
         report.notes.append(f"{where}: removed from the engine; its layers were not re-checked")
         return
@@ -82,16 +91,16 @@ def _image(folder: Path, row: Row, base_id: str, provider: SandboxProvider, repo
     if info.labels.get("afr.surface-hash") != row.surface_hash or info.labels.get("afr.base-id") != base_id:
         report.problems.append(f"{where}: labels name surface {info.labels.get('afr.surface-hash', '')[:16]} and "
                                f"base {info.labels.get('afr.base-id', '')[:19]}, not the recorded ones")
-    base = provider.image_info(base_id)
+    base = images.image_info(base_id)
     if base is None:
         report.notes.append(f"{where}: base image {base_id[:19]} removed; layer count not re-checked")
     elif info.layers[:-1] != base.layers:
         report.problems.append(f"{where}: not the recorded base plus one layer ({len(info.layers)} layers)")
-    layer = provider.top_layer(info.id)
+    layer = images.top_layer(info.id)
     if layer is None:
         report.notes.append(f"{where}: the engine's storage is not readable here; top layer not re-checked")
         return
-    snapshot = hash_tree(folder / row.artifacts / "surface")
+    snapshot = hash_tree(folder.artifacts(row.artifacts).surface)
     files = {k[len("surface/"):]: v for k, v in layer.items() if k.startswith("surface/") and v != "dir"}
     outside = sorted(k for k in layer if k != "surface" and not k.startswith("surface/"))
     if outside:
@@ -102,15 +111,17 @@ def _image(folder: Path, row: Row, base_id: str, provider: SandboxProvider, repo
                                f"({', '.join(extra[:5]) or 'files missing'})")
 
 
-def audit(folder: Path, provider: Optional[SandboxProvider]) -> AuditReport:
-    folder = Path(folder)
-    report = AuditReport(campaign=folder)
-    meta = records.read_json_or(folder / "campaign.json", None)
-    if meta is None:
-        report.problems.append("campaign.json is missing or unreadable")
-        meta = {}
-    _settings(folder, meta, report)
-    runlog = RunLog(folder / "results.tsv")
+def audit(path: Path, images: Optional[ImageStore]) -> AuditReport:
+    folder = CampaignFolder(Path(path))
+    report = AuditReport(campaign=folder.path)
+    try:
+        meta = load(CampaignMeta, folder.meta)
+        _settings(folder, meta, report)
+        base_id = meta.base_image_id
+    except RecordError as exc:
+        report.problems.append(str(exc))
+        base_id = ""
+    runlog = RunLog(folder.results)
     try:
         rows = runlog.rows()
         breaks = runlog.chain_breaks()
@@ -126,12 +137,12 @@ def audit(folder: Path, provider: Optional[SandboxProvider]) -> AuditReport:
             report.problems.append(f"row {row.candidate}: logged more than once")
         seen.add(row.candidate)
         _row_vs_record(folder, row, report)
-        if row.image_id and provider is not None:
-            _image(folder, row, meta.get("base_image_id", ""), provider, report)
-    for rec in sorted((folder / "candidates").glob(f"*/{records.RECORD}")):
+        if row.image_id and images is not None:
+            _image(folder, row, base_id, images, report)
+    for rec in sorted((folder / CANDIDATES).glob(f"*/{RECORD}")):
         if rec.parent.name not in seen:
             report.problems.append(f"candidate {rec.parent.name}: has a record but no row in results.tsv "
                                    f"(a deleted row, or an interrupted campaign not resumed)")
-    if provider is None:
+    if images is None:
         report.notes.append("no container engine: images were not re-checked")
     return report

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from afr_box.orchestrator.surface import resolve_surface
+from afr_box.orchestrator.gate.surface import resolve_surface
 from afr_box.policies.schema import load_policy, size_bytes
 from afr_box.profiles.schema import available_tasks
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from afr_box.orchestrator.evaluate import PHASE_IMAGES, phase_inputs, phase_spec
-from afr_box.orchestrator.gates import GATE_CHECKS, glob_matches
-from afr_box.orchestrator.surface import resolve_surface
+from afr_box.orchestrator.gate.checks import GATE_CHECKS, glob_matches
+from afr_box.orchestrator.gate.surface import resolve_surface
+from afr_box.orchestrator.pipeline.phases import PHASE_IMAGES, phase_inputs, phase_spec
+from afr_box.orchestrator.records.layout import CandidateFolder
 from afr_box.policies.schema import Policy, load_policy, policy_path
 from afr_box.profiles.schema import available_tasks, load_profile
-from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.sandbox.spec import describe
+from afr_box.tasks.shared.hashing import sha256_file
+from afr_box.tasks.shared.layout import TASKS_DIR, repo_file
 
-# Checks made while and after a candidate runs (sandbox/ and orchestrator/evaluate.py).
+# Checks made while and after a candidate runs (sandbox/harness/ and orchestrator/pipeline/).
 RUNTIME_CHECKS = {
     "job export": "job.py runs in its own process; the runner checks the exported job from outside "
                   "(one FedAvg workflow, rounds, clients, min_clients, deploy map, aggregator origin)",
@@ -33,7 +35,7 @@ RUNTIME_CHECKS = {
 
 
 def _placeholder_mounts(phase: str) -> list:
-    return phase_inputs(Path("<prepared data>"), Path("<candidate record>"))[phase]
+    return phase_inputs(Path("<prepared data>"), CandidateFolder(Path("<candidate record>")))[phase]
 
 
 def containers(policy: Policy, timeout_s: float) -> dict[str, dict[str, Any]]:
@@ -58,6 +60,7 @@ def review(policy_ref: str, tasks: Optional[list[str]] = None) -> dict[str, Any]
         unmatched = [g for g in policy.globs_for(task) if not any(glob_matches(g, f) for f in files)]
         per_task[task] = {
             "surface_files": files, "globs_matching_nothing": unmatched,
+            "repository_files": [f"tasks/{repo_file(f).relative_to(TASKS_DIR).as_posix()}" for f in files],
             "budget": {"rounds": profile.budget.rounds, "clients": profile.budget.clients,
                        "max_model_params": profile.budget.max_model_params, "timeout_s": profile.budget.timeout_s},
             "containers": containers(policy, profile.budget.timeout_s),
@@ -75,11 +78,12 @@ def review(policy_ref: str, tasks: Optional[list[str]] = None) -> dict[str, Any]
 
 def render(data: dict[str, Any], attacks: Optional[dict] = None) -> str:
     lines = [f"Policy {data['policy']}  ({data['file']}, sha256 {data['sha256'][:16]})",
-             f"  {data['description']}", "", "Surface globs (relative to tasks/): " + ", ".join(data["surface_globs"]),
+             f"  {data['description']}", "",
+             "Surface globs (surface paths: {task}/X is tasks/{task}/surface/X): " + ", ".join(data["surface_globs"]),
              "Surface limits: " + ", ".join(f"{k}={v}" for k, v in data["surface_limits"].items()), ""]
     for task, t in data["tasks"].items():
         lines.append(f"Task {task}: a candidate may replace {len(t['surface_files'])} file(s)")
-        lines += [f"    {f}" for f in t["surface_files"]]
+        lines += [f"    {f}  ({repo})" for f, repo in zip(t["surface_files"], t["repository_files"])]
         if t["globs_matching_nothing"]:
             lines.append(f"    (globs matching no file: {', '.join(t['globs_matching_nothing'])})")
         lines.append("  budget (fixed, from the profile): " + ", ".join(f"{k}={v}" for k, v in t["budget"].items()))

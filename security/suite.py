@@ -18,25 +18,32 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from afr_box.orchestrator import records
-from afr_box.orchestrator.campaign import check_runtime, log_outcome
-from afr_box.orchestrator.evaluate import Proposal, Setup, evaluate
+from afr_box.orchestrator.campaign.identity import base_pin
+from afr_box.orchestrator.pipeline.evaluate import Setup, evaluate
+from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.pipeline.review import log_outcome
 from afr_box.orchestrator.proposers.baseline import BaselineProposer
-from afr_box.orchestrator.runlog import RunLog, utc_now
+from afr_box.orchestrator.records.attacks import RESULTS, suite_name
+from afr_box.orchestrator.records.files import write_json
+from afr_box.orchestrator.records.layout import CampaignFolder, candidate_id
+from afr_box.orchestrator.records.models import CampaignMeta, save
+from afr_box.orchestrator.records.runlog import RunLog, utc_now
+from afr_box.orchestrator.records.status import Status
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
-from afr_box.sandbox.docker_provider import DockerProvider
-from afr_box.tasks.shared.hashing import hash_tree, sha256_file, tree_digest
 from afr_box.sandbox.images import find_base
+from afr_box.sandbox.provider import Requirements
+from afr_box.sandbox.providers import local_sandbox
 from afr_box.security.attacks import Attack, load_suite
-from afr_box.security.results import RESULTS, suite_name
+from afr_box.tasks.shared.errors import AfrError
+from afr_box.tasks.shared.hashing import hash_tree, sha256_file, tree_digest
 from afr_box.tasks.shared.prepared import verify_prepared
 
 PRUNE_BYTES = 16 * 1024 ** 2  # outputs of fill attacks are evidence by name and size, not content
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts")
 
 
-class SuiteError(RuntimeError):
+class SuiteError(AfrError, RuntimeError):
     """The suite could not give a verdict (the control was not scored, the data is missing...)."""
 
 
@@ -78,8 +85,8 @@ def processes_of(container_ids: list[str]) -> list[int]:
     return found
 
 
-def host_fingerprint(data_dir: Path, provider, base_ref: str) -> dict[str, str]:
-    base = provider.image_info(base_ref)
+def host_fingerprint(data_dir: Path, images, base_ref: str) -> dict[str, str]:
+    base = images.image_info(base_ref)
     state = {"data": _tree(data_dir), "base_image": base.id if base else "missing"}
     state.update({f"harness:{d.name}": _tree(d) for d in _harness_dirs() if d.is_dir()})
     state.update({f"host:{f}": sha256_file(Path(f)) for f in HOST_FILES if os.access(f, os.R_OK)})
@@ -105,34 +112,35 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
     policy = load_policy(policy_name)
     data_dir = (data_root / task).resolve()
     verify_prepared(data_dir)
-    provider = DockerProvider()
-    check_runtime(provider, policy)
-    base = find_base(provider)
+    sandbox = local_sandbox()
+    base = find_base(sandbox.images)
+    sandbox.executor.preflight(Requirements(runtime=policy.container.runtime or "", base=base))
     name = suite_name(policy.name, task)
-    folder = (runs_dir / name).resolve()
+    campaign = CampaignFolder((runs_dir / name).resolve())
+    folder = campaign.path
     shutil.rmtree(folder, ignore_errors=True)  # a suite run is regenerated whole, never resumed
     folder.mkdir(parents=True)
     policy_hash = sha256_file(policy_path(policy_name))
-    meta = {"name": name, "kind": "attack-suite", "task": task, "policy": policy.name, "policy_sha256": policy_hash,
-            "profile_sha256": sha256_file(profile_path(task)),
-            "base_image_id": base.id, "timeout_s": budget.timeout_s, "created_at": utc_now(),
-            "suite": str(suite_dir), "attacks": [a.name for a in attacks]}
-    records.write_json(folder / "campaign.json", meta)
-    shutil.copyfile(policy_path(policy_name), folder / "policy.yaml")
-    shutil.copyfile(profile_path(task), folder / "profile.yaml")
+    meta = CampaignMeta(name=name, task=task, proposer="attack-suite", policy=policy.name, policy_sha256=policy_hash,
+                        profile_sha256=sha256_file(profile_path(task)), **base_pin(base), created_at=utc_now(),
+                        kind="attack-suite", timeout_s=budget.timeout_s, suite=str(suite_dir),
+                        attacks=[a.name for a in attacks])
+    save(meta, campaign.meta)
+    shutil.copyfile(policy_path(policy_name), campaign.policy)
+    shutil.copyfile(profile_path(task), campaign.profile)
     setup = Setup(campaign=name, campaign_dir=folder, profile=profile, policy=policy, policy_hash=policy_hash,
-                  data_dir=data_dir, provider=provider, base=base)
-    runlog = RunLog(folder / "results.tsv")
-    before = host_fingerprint(data_dir, provider, base.id)
+                  data_dir=data_dir, sandbox=sandbox, base=base)
+    runlog = RunLog(campaign.results)
+    before = host_fingerprint(data_dir, sandbox.images, base.id)
     start = time.monotonic()
     results: list[AttackResult] = []
     try:
         say(f"attack suite: {len(attacks)} attacks against policy {policy.name} on {task} "
             f"(timeout {budget.timeout_s:.0f} s per container)")
-        control = evaluate(setup, records.candidate_id(0), BaselineProposer(task, policy).propose(0, folder / "workspace"))
+        control = evaluate(setup, candidate_id(0), BaselineProposer(task, policy).propose(0, campaign.workspace))
         log_outcome(setup, runlog, control, Proposal(snapshot=Path("."), description="control: untouched baseline",
                                               proposer="baseline"), True)
-        if control.status != "scored":
+        if control.status != Status.SCORED:
             raise SuiteError(f"the control (untouched baseline) ended {control.status}: {control.reason}; "
                              f"fix the harness before reading any attack verdict")
         say(f"  control  scored {control.score:.4f} in {control.runtime_s:.1f} s")
@@ -149,33 +157,33 @@ def run_suite(policy_name: str, task: str, suite_dir: Path, runs_dir: Path, data
             say(f"  [{i:2d}/{len(attacks)}] {r.name:<22} {'blocked' if r.blocked else 'NOT BLOCKED':<11} "
                 f"{r.status:<9} by {r.blocked_by}  ({r.runtime_s:.1f} s)")
     finally:
-        provider.remove_containers({"afr.campaign": name})
-    after = host_fingerprint(data_dir, provider, base.id)
+        sandbox.executor.remove_containers({"afr.campaign": name})
+    after = host_fingerprint(data_dir, sandbox.images, base.id)
     changed = sorted(k for k in before if before[k] != after.get(k))
-    leftovers = processes_of(provider.started)
-    scored = sum(r.status == "scored" for r in results)
+    leftovers = processes_of(sandbox.executor.started)
+    scored = sum(r.status == Status.SCORED for r in results)
     blocked = sum(r.blocked for r in results)
     host_ok = not changed and not leftovers
     problems = [f"changed {k}" for k in changed] + ([f"{len(leftovers)} processes left running"] if leftovers else [])
     summary = (f"{len(results)} attacks, {blocked} blocked, {scored} scored, "
                + ("host and data unchanged" if host_ok else "HOST NOT CLEAN: " + "; ".join(problems)))
-    report = {**meta, "control": {"status": control.status, "score": control.score},
+    report = {**meta.model_dump(mode="json", exclude={"harness_files"}), "control": {"status": control.status, "score": control.score},
               "attack_timeout_s": setup.profile.budget.timeout_s, "results": [asdict(r) for r in results], "host_before": before, "host_after": after,
               "host_changed": changed, "leftover_processes": leftovers, "summary": summary,
               "ok": host_ok and blocked == len(results) and scored == 0,
               "wall_s": round(time.monotonic() - start, 1)}
-    records.write_json(folder / RESULTS, report)
+    write_json(folder / RESULTS, report)
     say(summary)
     return report
 
 
 def _run_attack(setup: Setup, runlog: RunLog, attack: Attack, index: int, folder: Path) -> AttackResult:
-    cand = records.candidate_id(index)
-    snap, edits = attack.build(setup.task, setup.policy, folder / "workspace" / attack.name)
+    cand = candidate_id(index)
+    snap, edits = attack.build(setup.task, setup.policy, setup.folder.workspace / attack.name)
     proposal = Proposal(snapshot=snap, description=f"ATTACK {attack.name}: {attack.description}",
                         proposer="attack", edits=edits)
     outcome = evaluate(setup, cand, proposal)
-    pruned = _prune(records.record_dir(folder, cand))
+    pruned = _prune(setup.folder.candidate(cand).path)
     log_outcome(setup, runlog, outcome, proposal, False)
     blocked, by = attack.verdict(outcome.status, outcome.reason)
     return AttackResult(name=attack.name, threat=attack.threat, description=attack.description, candidate=cand,

@@ -30,17 +30,18 @@ def heart_ready(data_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def provider():
-    """The real Docker engine with the base image for this harness (built here if missing)."""
-    from afr_box.sandbox.docker_provider import DockerProvider
+def sandbox():
+    """The real Docker engine (images and executor) with the base image for this harness (built
+    here if missing)."""
     from afr_box.sandbox.images import build_base
+    from afr_box.sandbox.providers import local_sandbox
 
-    docker = DockerProvider()  # raises EngineUnavailableError with how to start it
-    build_base(docker, progress=lambda m: None)
-    return docker
+    local = local_sandbox()  # raises EngineUnavailableError with how to start it
+    build_base(local.images, progress=lambda m: None)
+    return local
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "provider" in getattr(item, "fixturenames", ()):
+        if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)

@@ -13,9 +13,9 @@ from typing import Optional
 
 import yaml
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
 from afr_box.orchestrator.data import prepare_task
-from afr_box.orchestrator.runlog import Row, RunLog
+from afr_box.orchestrator.records.runlog import Row, RunLog
 from afr_box.profiles.schema import load_profile, profile_path
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
-from afr_box.orchestrator.proposers.claude import ClaudeOptions
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
+from afr_box.orchestrator.proposers.agent.claude import ClaudeOptions
+from afr_box.orchestrator.records.runlog import RunLog
 from fake_anthropic import FakeAnthropic, reply, result_text, text, tool_results, tool_use
 
 LOAD_LINE = "        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)\n"
@@ -72,7 +72,7 @@ def scripted_agent(request: dict):
 
 
 @pytest.fixture(scope="module")
-def claude_campaign(provider, data_root, tmp_path_factory):
+def claude_campaign(sandbox, data_root, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp, FakeAnthropic([scripted_agent] * 40) as api:
         mp.setenv("ANTHROPIC_API_KEY", "sk-test-local")
         mp.setenv("ANTHROPIC_BASE_URL", api.base_url)
@@ -155,7 +155,7 @@ afr-box status
 
 
 @pytest.fixture(scope="module")
-def external_campaign(provider, data_root, tmp_path_factory):
+def external_campaign(sandbox, data_root, tmp_path_factory):
     work = tmp_path_factory.mktemp("external")
     env = {**os.environ, "AFR_DATA_ROOT": str(data_root), "RUNS": str(work / "runs"), "PYTHON": sys.executable,
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

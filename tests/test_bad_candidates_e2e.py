@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
+from afr_box.orchestrator.records.runlog import RunLog
 from afr_box.tasks.shared.layout import repo_file
 
 SURFACE = ["synthetic/knobs.yaml", "synthetic/client.py", "synthetic/job.py", "synthetic/models.py",
@@ -34,7 +34,7 @@ def client_with(old: str, new: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bad_campaign(provider, data_root, tmp_path_factory):
+def bad_campaign(sandbox, data_root, tmp_path_factory):
     snaps = tmp_path_factory.mktemp("snapshots")
     snapshot(snaps, "1-syntax", "client with a syntax error",
              {"synthetic/client.py": client_with("def main():", "def main(:")})

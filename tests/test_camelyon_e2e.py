@@ -7,7 +7,7 @@ from fixtures.camelyon_format import write_camelyon_features
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
 
 
-def test_camelyon_baseline_end_to_end(provider, tmp_path):
+def test_camelyon_baseline_end_to_end(sandbox, tmp_path):
     source = write_camelyon_features(tmp_path / "features")
     folder, rows = run_short_campaign("camelyon", source, tmp_path, rounds=2, local_steps=3, batch_size=4)
     score = assert_scored_in_hardened_containers(folder, rows[0])

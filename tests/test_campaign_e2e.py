@@ -11,16 +11,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
 from afr_box.orchestrator.cli import main
 from afr_box.orchestrator.errors import CampaignError
-from afr_box.orchestrator.runlog import COLUMNS, RunLog
+from afr_box.orchestrator.records.runlog import COLUMNS, RunLog
 
 PHASES = {"gate", "build", "train", "infer", "score", "verify"}
 
 
 @pytest.fixture(scope="module")
-def heart_campaign(provider, heart_ready, tmp_path_factory):
+def heart_campaign(sandbox, heart_ready, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     opts = CampaignOptions(task="heart", proposer="hpo", max_candidates=3, name="e2e-heart",
                            runs_dir=runs, data_root=heart_ready)
@@ -80,11 +80,11 @@ def test_hpo_changes_only_knobs(heart_campaign):
         assert (heart_campaign / f"candidates/{cand}/surface.diff").read_text().startswith("--- baseline/heart/knobs.yaml")
 
 
-def test_no_containers_left(heart_campaign, provider):
-    assert provider.client.containers.list(all=True, filters={"label": "afr.campaign=e2e-heart"}) == []
+def test_no_containers_left(heart_campaign, sandbox):
+    assert sandbox.images.client.containers.list(all=True, filters={"label": "afr.campaign=e2e-heart"}) == []
 
 
-def test_baseline_is_bit_reproducible_and_image_reused(heart_campaign, provider, heart_ready, tmp_path):
+def test_baseline_is_bit_reproducible_and_image_reused(heart_campaign, sandbox, heart_ready, tmp_path):
     first = RunLog(heart_campaign / "results.tsv").rows()[0]
     again = run_campaign(CampaignOptions(task="heart", proposer="baseline", max_candidates=1, name="e2e-again",
                                          runs_dir=tmp_path, data_root=heart_ready))
@@ -104,7 +104,7 @@ def test_existing_campaign_name_needs_resume(heart_campaign, heart_ready):
 
 
 def test_replay_reproduces_the_logged_score(heart_campaign, heart_ready):
-    from afr_box.orchestrator.replay import replay
+    from afr_box.orchestrator.findings.replay import replay
 
     result = replay(heart_campaign, "0001", heart_ready)
     assert result.image_reused and result.match, result
@@ -114,7 +114,7 @@ def test_replay_reproduces_the_logged_score(heart_campaign, heart_ready):
 def test_replay_of_an_altered_snapshot_is_refused(heart_campaign, heart_ready, tmp_path):
     import shutil
 
-    from afr_box.orchestrator.replay import ReplayError, replay
+    from afr_box.orchestrator.findings.replay import ReplayError, replay
 
     copy = tmp_path / "campaign"
     shutil.copytree(heart_campaign, copy, ignore=shutil.ignore_patterns("train", "infer", "score", "replays"))
@@ -124,7 +124,7 @@ def test_replay_of_an_altered_snapshot_is_refused(heart_campaign, heart_ready, t
         replay(copy, "0002", heart_ready)
 
 
-def test_bundle_replays_after_the_image_is_deleted(heart_campaign, heart_ready, provider, tmp_path):
+def test_bundle_replays_after_the_image_is_deleted(heart_campaign, heart_ready, sandbox, tmp_path):
     bundle = tmp_path / "heart-0001.tar"
     result = CliRunner().invoke(main, ["export", str(heart_campaign), "0001", "-o", str(bundle)])
     assert result.exit_code == 0, result.output
@@ -132,7 +132,7 @@ def test_bundle_replays_after_the_image_is_deleted(heart_campaign, heart_ready, 
         names = set(tar.getnames())
     assert {"bundle.json", "layer.tar", "campaign.json", "record/record.json", "surface/heart/knobs.yaml"} <= names
     row = RunLog(heart_campaign / "results.tsv").rows()[1]
-    provider.client.images.remove(row.image_id, force=True)
+    sandbox.images.client.images.remove(row.image_id, force=True)
     result = CliRunner().invoke(main, ["replay", "--bundle", str(bundle), "--runs-dir", str(tmp_path / "runs"),
                                        "--data-root", str(heart_ready)])
     assert result.exit_code == 0, result.output

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from afr_box.orchestrator.campaign import _outcome_of
-from afr_box.orchestrator.evaluate import Outcome
+from afr_box.orchestrator.campaign.loop import _outcome_of
+from afr_box.orchestrator.pipeline.evaluate import Outcome
 
 
 def test_an_evaluation_that_raises_becomes_a_crash_row_not_a_dead_campaign():

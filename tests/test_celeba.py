@@ -122,7 +122,7 @@ def test_leaf_cnn_shape_and_size():
     assert model(torch.randint(0, 256, (3, 84, 84, 3), dtype=torch.uint8)).shape == (3, 2)
 
 
-def test_short_campaign_on_the_fixture(provider, tmp_path):
+def test_short_campaign_on_the_fixture(sandbox, tmp_path):
     src = write_celeba(tmp_path / "leaf" / "data", celebrities=6)
     folder, rows = run_short_campaign("celeba", src, tmp_path, rounds=1, local_steps=2, clients=3)
     assert [r.candidate for r in rows] == ["0000"]

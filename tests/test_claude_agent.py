@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
 from afr_box.orchestrator.errors import CampaignError
-from afr_box.orchestrator.proposers.claude import ClaudeOptions, ClaudeProposer, ProposalFailed
+from afr_box.orchestrator.proposers.agent.claude import ClaudeOptions, ClaudeProposer, ProposalFailed
 from afr_box.policies.schema import load_policy, policy_path
 from afr_box.profiles.schema import load_profile, profile_path
 from afr_box.tasks.shared.layout import repo_file

@@ -26,17 +26,18 @@ from click.testing import CliRunner
 
 ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
 
-from afr_box.orchestrator import cluster as ray_cluster  # noqa: E402
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign  # noqa: E402
+from afr_box.orchestrator.campaign import cluster as ray_cluster  # noqa: E402
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign  # noqa: E402
 from afr_box.orchestrator.cli import main  # noqa: E402
-from afr_box.orchestrator.replay import replay  # noqa: E402
-from afr_box.orchestrator.runlog import RunLog  # noqa: E402
+from afr_box.orchestrator.findings.replay import replay  # noqa: E402
+from afr_box.orchestrator.records.runlog import RunLog  # noqa: E402
 from afr_box.policies.schema import load_policy  # noqa: E402
 from afr_box.profiles.schema import profile_path  # noqa: E402
 from afr_box.sandbox.errors import ClusterError  # noqa: E402
 from afr_box.sandbox.images import find_base  # noqa: E402
-from afr_box.sandbox.node_tasks import RAY_ASSIGNED, node_spec  # noqa: E402
-from afr_box.sandbox.ray_provider import SLOT, RayProvider  # noqa: E402
+from afr_box.sandbox.ray.node import RAY_ASSIGNED, node_spec  # noqa: E402
+from afr_box.sandbox.providers import open_sandbox  # noqa: E402
+from afr_box.sandbox.ray.executor import SLOT  # noqa: E402
 from afr_box.sandbox.registry import LoopbackRegistry  # noqa: E402
 from afr_box.sandbox.spec import RunSpec, container_args  # noqa: E402
 
@@ -113,7 +114,7 @@ class InspectWatcher:
 
 
 @pytest.fixture(scope="module")
-def campaigns(provider, heart_ready, ray_nodes, registry, short_heart, tmp_path_factory):
+def campaigns(sandbox, heart_ready, ray_nodes, registry, short_heart, tmp_path_factory):
     """The same short heart campaign (same seeds) on the local provider and on the cluster."""
     runs = tmp_path_factory.mktemp("runs")
     # Proposer seed 5, not the 0 of test_campaign_e2e: candidate images are content-addressed, and
@@ -122,7 +123,7 @@ def campaigns(provider, heart_ready, ray_nodes, registry, short_heart, tmp_path_
                   runs_dir=runs, data_root=heart_ready)
     local = run_campaign(CampaignOptions(name="local", parallel=1, **common))
     name = f"ray-{uuid.uuid4().hex[:8]}"
-    with InspectWatcher(provider.client, name) as watcher:
+    with InspectWatcher(sandbox.images.client, name) as watcher:
         on_cluster = run_campaign(CampaignOptions(name=name, cluster=ray_nodes.address, registry=registry.address,
                                                   **common))
     return local, on_cluster, watcher.seen
@@ -143,9 +144,9 @@ def test_cluster_scores_equal_the_local_provider(campaigns):
         assert row.surface_hash == local_rows[row.candidate].surface_hash
 
 
-def test_every_phase_pulled_the_gated_image_by_digest(campaigns, registry, provider):
+def test_every_phase_pulled_the_gated_image_by_digest(campaigns, registry, sandbox):
     _, on_cluster, _ = campaigns
-    base = find_base(provider)
+    base = find_base(sandbox.images)
     for row in RunLog(on_cluster / "results.tsv").rows():
         folder = on_cluster / row.artifacts
         image = json.loads((folder / "image.json").read_text())
@@ -188,40 +189,40 @@ def test_hardening_is_visible_in_docker_inspect(campaigns, registry):
         assert attrs["Config"]["Image"].startswith(f"{registry.address}/afr/") and "@sha256:" in attrs["Config"]["Image"]
 
 
-def test_cluster_campaign_leaves_nothing_and_replays_from_the_digest(campaigns, provider, heart_ready):
+def test_cluster_campaign_leaves_nothing_and_replays_from_the_digest(campaigns, sandbox, heart_ready):
     _, on_cluster, _ = campaigns
     name = on_cluster.name
-    assert provider.client.containers.list(all=True, filters={"label": f"afr.campaign={name}"}) == []
+    assert sandbox.images.client.containers.list(all=True, filters={"label": f"afr.campaign={name}"}) == []
     row = next(r for r in RunLog(on_cluster / "results.tsv").rows() if r.candidate == "0001")
-    provider.client.images.remove(row.image_id, force=True)  # as on a machine that never had it
+    sandbox.images.client.images.remove(row.image_id, force=True)  # as on a machine that never had it
     result = replay(on_cluster, "0001", heart_ready)  # pulls the logged digest, checks the id, reruns
     assert result.match and result.image_reused and result.image_id == row.image_id, result
     assert json.loads((on_cluster / "campaign.json").read_text())["base_repo_digest"].split("@")[1].startswith("sha256:")
 
 
-def test_killed_task_leaves_no_container_after_cleanup(provider, ray_nodes, registry):
+def test_killed_task_leaves_no_container_after_cleanup(sandbox, ray_nodes, registry):
     """Ray does not own containers: a force-killed task leaves its container running; the
     per-node cleanup (what `afr-box clean --cluster` and the campaign's end run) removes it."""
     name = f"ray-kill-{uuid.uuid4().hex[:8]}"
-    ray_provider = RayProvider(registry.address, [], provider)
-    base = find_base(provider)
+    cluster = open_sandbox("ray", registry=registry.address, shared_roots=[], local=sandbox.images)
+    base = find_base(sandbox.images)
     spec = RunSpec(image=base.id, command=["python", "-c", "import time; time.sleep(600)"], mounts=[],
                    limits=load_policy("scalar-hpo").container, timeout_s=600, name=f"afr-{name}-0000-train",
                    labels={"afr.campaign": name, "afr.candidate": "0000", "afr.phase": "train"})
-    task = ray_provider.submit(spec, ray_provider.publish(base))
+    task = cluster.executor.submit(spec, cluster.images.publish(base))
     label = {"label": f"afr.campaign={name}"}
     deadline = time.monotonic() + 300
-    while not provider.client.containers.list(filters=label):
+    while not sandbox.images.client.containers.list(filters=label):
         assert time.monotonic() < deadline, "the candidate's container never started"
         time.sleep(0.5)
     ray.cancel(task, force=True)
     with pytest.raises(ray.exceptions.RayError):
         ray.get(task, timeout=120)
-    assert provider.client.containers.list(all=True, filters=label), "the killed task's container should remain"
+    assert sandbox.images.client.containers.list(all=True, filters=label), "the killed task's container should remain"
     done = CliRunner().invoke(main, ["clean", "--cluster", ray_nodes.address, "--campaign", name])
     assert done.exit_code == 0, done.output
     assert sum(int(line.split("removed ")[1].split()[0]) for line in done.output.splitlines()) >= 1
-    assert provider.client.containers.list(all=True, filters=label) == []
+    assert sandbox.images.client.containers.list(all=True, filters=label) == []
 
 
 def _start_node_without(data_root: Path, address: str) -> subprocess.Popen:
@@ -233,7 +234,7 @@ def _start_node_without(data_root: Path, address: str) -> subprocess.Popen:
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_preflight_names_the_node_without_the_data(provider, heart_ready, ray_nodes, registry, short_heart, tmp_path):
+def test_preflight_names_the_node_without_the_data(sandbox, heart_ready, ray_nodes, registry, short_heart, tmp_path):
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("hiding the data from one node needs root and unshare")
     before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
-from afr_box.orchestrator.cluster import connect, parse_address
-from afr_box.orchestrator.slots import cluster_slots
+from afr_box.orchestrator.campaign.cluster import connect, parse_address
+from afr_box.orchestrator.campaign.slots import cluster_slots
 from afr_box.policies.schema import load_policy
 from afr_box.sandbox.errors import ClusterError, RegistryError
-from afr_box.sandbox.node_tasks import RAY_ASSIGNED, assign_ray_gpus
+from afr_box.sandbox.ray.node import RAY_ASSIGNED, assign_ray_gpus
 from afr_box.sandbox.outputs import pack_outputs, unpack_outputs
 from afr_box.sandbox.registry import check_reachable, parse_registry, pull
 from afr_box.sandbox.spec import Mount, RunSpec, container_args

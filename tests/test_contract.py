@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from afr_box.orchestrator.contract import check_client_contract, check_job_contract
+from afr_box.orchestrator.gate.contract import check_client_contract, check_job_contract
 
 # A realistic NVFlare Client API client for the heart task: it keeps the contract.
 VALID_CLIENT = '''\

@@ -133,7 +133,7 @@ def test_leaf_cnn_shape_and_size():
 
 
 @needs_real
-def test_short_campaign_on_real_femnist(provider, tmp_path):
+def test_short_campaign_on_real_femnist(sandbox, tmp_path):
     folder, rows = run_short_campaign("femnist", FEMNIST, tmp_path, rounds=1, local_steps=3, clients=3)
     assert [r.candidate for r in rows] == ["0000"]
     score = assert_scored_in_hardened_containers(folder, rows[0])

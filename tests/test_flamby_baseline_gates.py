@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from afr_box.orchestrator.gates import gate_snapshot, glob_matches
+from afr_box.orchestrator.gate.checks import gate_snapshot, glob_matches
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
 from afr_box.tasks.shared.layout import repo_file

@@ -35,7 +35,7 @@ def test_split_is_deterministic_disjoint_and_complete(data_root):
     assert heldout_view(folder, 0.3) == view and json.loads((view / "manifest.json").read_text())["files"] == files
 
 
-def test_heldout_campaign_scores_validation_then_heldout(provider, data_root, tmp_path):
+def test_heldout_campaign_scores_validation_then_heldout(sandbox, data_root, tmp_path):
     spec = yaml.safe_load(profile_path("synthetic").read_text())
     spec["heldout_fraction"] = 0.3
     profile_file = tmp_path / "synthetic-heldout.yaml"

@@ -10,7 +10,7 @@ from fixtures.isic_format import write_isic_source
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
 
 
-def test_isic_baseline_scores_in_hardened_containers(provider, tmp_path):
+def test_isic_baseline_scores_in_hardened_containers(sandbox, tmp_path):
     source = write_isic_source(tmp_path / "src", train=2, test=1)
     rng = np.random.default_rng(0)   # stands in for ImageNet weights: an 8-class-free b0 file
     weights = {k: (rng.normal(size=s) * 0.05).astype(np.float32) if "running_var" not in k else np.ones(s, np.float32)

@@ -6,7 +6,7 @@ from fixtures.ixi_format import write_ixi_source
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
 
 
-def test_ixi_baseline_scores_in_hardened_containers(provider, tmp_path):
+def test_ixi_baseline_scores_in_hardened_containers(sandbox, tmp_path):
     source = write_ixi_source(tmp_path / "src", train=2, test=1)
     folder, rows = run_short_campaign("ixi", source, tmp_path, options={"subset": True}, rounds=1, local_steps=1)
     assert len(rows) == 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
+from afr_box.orchestrator.records.runlog import RunLog
 
 
-def test_parallel_matches_sequential(provider, data_root, tmp_path):
+def test_parallel_matches_sequential(sandbox, data_root, tmp_path):
     common = dict(task="synthetic", proposer="hpo", max_candidates=4, runs_dir=tmp_path, data_root=data_root, seed=3)
     seq = run_campaign(CampaignOptions(name="seq", parallel=1, **common))
     par = run_campaign(CampaignOptions(name="par", parallel=2, **common))
@@ -21,4 +21,4 @@ def test_parallel_matches_sequential(provider, data_root, tmp_path):
     cpusets = {json.loads((par / r.artifacts / "containers.json").read_text())["train"].get("cpuset_cpus")
                for r in par_rows}
     assert cpusets == {"0", "1"}  # two disjoint slots on this 2-core machine
-    assert provider.client.containers.list(all=True, filters={"label": "afr.campaign=par"}) == []
+    assert sandbox.images.client.containers.list(all=True, filters={"label": "afr.campaign=par"}) == []

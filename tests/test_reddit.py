@@ -111,7 +111,7 @@ def test_model_and_predict_step_give_argmax_ids():
     assert (ids == logits.argmax(-1).numpy()).all()
 
 
-def test_short_campaign_end_to_end(tmp_path, provider):
+def test_short_campaign_end_to_end(tmp_path, sandbox):
     data = write_reddit(tmp_path / "leaf", users=4)
     folder, rows = run_short_campaign("reddit", data, tmp_path, clients=2, rounds=1, local_steps=2)
     score = assert_scored_in_hardened_containers(folder, rows[0])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from afr_box.orchestrator.campaign import CampaignOptions, run_campaign
+from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
 from afr_box.orchestrator.cli import main
-from afr_box.orchestrator.repeats import read_repeats, summary_markdown
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.records.repeats import read_repeats
+from afr_box.reports.findings import repeats_markdown as summary_markdown
+from afr_box.orchestrator.records.runlog import RunLog
 
 
-def test_repeat_baseline_and_best(provider, data_root, tmp_path):
+def test_repeat_baseline_and_best(sandbox, data_root, tmp_path):
     folder = run_campaign(CampaignOptions(task="synthetic", proposer="hpo", max_candidates=2, name="rep",
                                           runs_dir=tmp_path, data_root=data_root))
     logged = {r.candidate: r for r in RunLog(folder / "results.tsv").rows()}
@@ -30,7 +31,7 @@ def test_repeat_baseline_and_best(provider, data_root, tmp_path):
     again = CliRunner().invoke(main, ["repeat", str(folder), "--candidates", "baseline,0001",
                                       "--seeds", "42,43", "--data-root", str(data_root)])
     assert again.exit_code == 0 and len(read_repeats(folder / "repeats.tsv")) == 4
-    assert provider.client.containers.list(all=True, filters={"label": "afr.campaign=repeat-rep"}) == []
+    assert sandbox.images.client.containers.list(all=True, filters={"label": "afr.campaign=repeat-rep"}) == []
     # the campaign report carries the repeat table, the per-seed plot, and a self-contained HTML copy
     report = (folder / "report.md").read_text()
     assert "## Repeats" in report and f"| {f'{diff:+.4f}'} |" in report and "![repeats](repeats.png)" in report

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from afr_box.orchestrator.runlog import Row
+from afr_box.orchestrator.records.runlog import Row
 from afr_box.reports.plot import plot_progress
 from afr_box.reports.report import ReportContext, render_report
 

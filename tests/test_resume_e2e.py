@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.records.runlog import RunLog
 
 NAME = "e2e-kill"
 
@@ -30,19 +30,19 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def campaign_containers(provider, **labels):
+def campaign_containers(sandbox, **labels):
     filters = [f"afr.campaign={NAME}", *(f"afr.{k}={v}" for k, v in labels.items())]
-    return provider.client.containers.list(all=True, filters={"label": filters})
+    return sandbox.images.client.containers.list(all=True, filters={"label": filters})
 
 
-def test_kill_9_then_resume(provider, data_root, tmp_path):
+def test_kill_9_then_resume(sandbox, data_root, tmp_path):
     runs = tmp_path / "runs"
     log = tmp_path / "campaign.log"  # a file, not a pipe: an unread pipe that fills up would stall the campaign
     with log.open("wb") as out:
         proc = subprocess.Popen(cli(runs=runs, data_root=data_root), stdout=out, stderr=subprocess.STDOUT)
     try:
         # candidate 0001's training container running => the baseline row is logged
-        wait_for(lambda: campaign_containers(provider, candidate="0001", phase="train") or proc.poll() is not None,
+        wait_for(lambda: campaign_containers(sandbox, candidate="0001", phase="train") or proc.poll() is not None,
                  300, f"candidate 0001 to start training (campaign log: {log})")
         assert proc.poll() is None, log.read_text()
         os.kill(proc.pid, signal.SIGKILL)
@@ -52,14 +52,14 @@ def test_kill_9_then_resume(provider, data_root, tmp_path):
             proc.kill()
     rows = RunLog(runs / NAME / "results.tsv").rows()
     assert [r.candidate for r in rows] == ["0000"]
-    assert campaign_containers(provider), "the killed orchestrator's container should still be there"
+    assert campaign_containers(sandbox), "the killed orchestrator's container should still be there"
 
     done = subprocess.run(cli("--resume", runs=runs, data_root=data_root), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = RunLog(runs / NAME / "results.tsv").rows()
     assert [r.candidate for r in rows] == ["0000", "0001", "0002"]
     assert all(r.status in ("keep", "discard") for r in rows), [(r.status, r.reason) for r in rows]
-    assert campaign_containers(provider) == []
+    assert campaign_containers(sandbox) == []
     assert (runs / NAME / "report.md").is_file()
 
 

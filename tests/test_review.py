@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from afr_box.orchestrator.review import review
+from afr_box.orchestrator.pipeline.review import review
 
 
 def test_no_incumbent_keeps():

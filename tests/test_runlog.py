@@ -5,10 +5,11 @@ import os
 
 import pytest
 
-from afr_box.orchestrator import durable
 from dataclasses import replace
 
-from afr_box.orchestrator.runlog import COLUMNS, HEADER, Row, RunLog, RunLogError
+from afr_box.orchestrator.records import files as durable
+
+from afr_box.orchestrator.records.runlog import COLUMNS, HEADER, Row, RunLog, RunLogError
 
 
 def make_row(cand: str, status: str = "discard", score: float | None = 0.5, **kw) -> Row:

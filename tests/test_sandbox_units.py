@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afr_box.orchestrator.surface import resolve_surface
+from afr_box.orchestrator.gate.surface import resolve_surface
 from afr_box.policies.schema import ContainerLimits, load_policy
-from afr_box.sandbox.errors import BudgetViolation
+from afr_box.sandbox.harness.errors import BudgetViolation
 from afr_box.sandbox.gpus import resolve_gpus
 from afr_box.sandbox.images import candidate_tag
-from afr_box.sandbox.run_file import RunFile
-from afr_box.sandbox.runner import check_job
-from afr_box.sandbox.scorer import ScoreRefused, score
+from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.runner import check_job
+from afr_box.sandbox.harness.scorer import ScoreRefused, score
 from afr_box.sandbox.spec import Mount, RunSpec, container_args
 
 

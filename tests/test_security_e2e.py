@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
-from afr_box.orchestrator.runlog import RunLog
+from afr_box.orchestrator.records.runlog import RunLog
 from afr_box.security.attacks import default_suite
 from afr_box.security.suite import run_suite
 
@@ -22,7 +22,7 @@ RUNTIME_SUBSET = ["write-data", "write-harness", "forge-score", "symlink-out", "
 
 
 @pytest.fixture(scope="module")
-def suite(provider, data_root, tmp_path_factory):
+def suite(sandbox, data_root, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     lines: list[str] = []
     report = run_suite("architecture-open", "synthetic", default_suite(), runs, data_root, timeout_s=60,
@@ -88,7 +88,7 @@ def test_audit_reports_a_deleted_row_and_an_altered_snapshot(suite, tmp_path):
     assert "row 0000: the surface snapshot on disk no longer hashes" in result.output
 
 
-def test_scalar_policy_stops_code_attacks_at_the_gate(provider, data_root, tmp_path):
+def test_scalar_policy_stops_code_attacks_at_the_gate(sandbox, data_root, tmp_path):
     result = CliRunner().invoke(main, ["policy", "review", "scalar-hpo", "--task", "synthetic", "--attacks",
                                        "--only", "write-data,net-dns,params-cap", "--runs-dir", str(tmp_path),
                                        "--data-root", str(data_root)])
@@ -99,14 +99,14 @@ def test_scalar_policy_stops_code_attacks_at_the_gate(provider, data_root, tmp_p
     assert "Task synthetic: a candidate may replace 1 file(s)" in result.output
 
 
-def test_a_policy_asking_for_runsc_fails_clearly_where_the_engine_lacks_it(provider):
-    from afr_box.orchestrator.campaign import check_runtime
-    from afr_box.orchestrator.errors import CampaignError
+def test_a_policy_asking_for_runsc_fails_clearly_where_the_engine_lacks_it(sandbox):
     from afr_box.policies.schema import load_policy
+    from afr_box.sandbox.errors import SandboxError
+    from afr_box.sandbox.provider import Requirements
 
     policy = load_policy("architecture-open")
     policy = policy.model_copy(update={"container": policy.container.model_copy(update={"runtime": "runsc"})})
-    if "runsc" in provider.runtimes():
+    if "runsc" in sandbox.executor.runtimes():
         pytest.skip("this engine has gVisor")
-    with pytest.raises(CampaignError, match="asks for container runtime 'runsc'.*install it"):
-        check_runtime(provider, policy)
+    with pytest.raises(SandboxError, match="asks for container runtime 'runsc'.*install it"):
+        sandbox.executor.preflight(Requirements(runtime=policy.container.runtime))

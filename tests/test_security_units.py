@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from afr_box.orchestrator.gates import gate_snapshot
-from afr_box.orchestrator.surface import apply_edits
+from afr_box.orchestrator.gate.checks import gate_snapshot
+from afr_box.orchestrator.gate.surface import apply_edits
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
 from afr_box.sandbox.outputs import check_outputs
@@ -150,11 +150,13 @@ def test_policy_diff_names_what_opens_and_closes():
 def test_report_takes_suite_verdicts_only_for_the_same_policy_file(tmp_path):
     import json
 
+    from afr_box.orchestrator.records.models import CampaignMeta
     from afr_box.reports.campaign_report import _attack_suite
 
     campaign = tmp_path / "runs" / "c1"
     campaign.mkdir(parents=True)
-    meta = {"policy": "architecture-open", "policy_sha256": "aa"}
+    meta = CampaignMeta(name="c1", task="heart", proposer="hpo", profile_sha256="p", policy="architecture-open",
+                        policy_sha256="aa", base_image_id="sha256:0")
     found, note = _attack_suite(campaign, meta, "heart")
     assert found is None and "afr-box policy review architecture-open --task heart --attacks" in note
     suite = tmp_path / "runs" / "attacks-architecture-open-heart"

@@ -108,7 +108,7 @@ def test_metric_known_values_and_checks():
         score(y, scores[:3])
 
 
-def test_short_campaign_end_to_end_with_glove(tmp_path, provider):
+def test_short_campaign_end_to_end_with_glove(tmp_path, sandbox):
     source = write_sent140(tmp_path / "src")
     glove = write_glove(tmp_path / "glove.6B.300d.txt")
     folder, rows = run_short_campaign("sent140", source, tmp_path, options={"glove": str(glove)},

@@ -90,7 +90,7 @@ def test_model_is_leafs_stacked_lstm():
     assert out.shape == (4, 80)
 
 
-def test_short_campaign_end_to_end(tmp_path, provider):
+def test_short_campaign_end_to_end(tmp_path, sandbox):
     source = write_shakespeare(tmp_path / "src", users=4, chars=900)
     folder, rows = run_short_campaign("shakespeare", source, tmp_path, clients=2, rounds=1, local_steps=3)
     score = assert_scored_in_hardened_containers(folder, rows[0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from afr_box.orchestrator.slots import Slot, plan_slots
+from afr_box.orchestrator.campaign.slots import Slot, plan_slots
 
 
 def test_sequential_uses_everything():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from afr_box.orchestrator.stats import paired_difference, summarize, t975
+from afr_box.reports.stats import paired_difference, summarize, t975
 
 
 def test_summary_of_five_seeds():

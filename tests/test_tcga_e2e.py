@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "shared" / "data" / "flamby" / "fed_
 pytestmark = pytest.mark.skipif(not SRC.is_dir(), reason=f"real data not available at {SRC}")
 
 
-def test_tcga_baseline_end_to_end(provider, tmp_path):
+def test_tcga_baseline_end_to_end(sandbox, tmp_path):
     folder, rows = run_short_campaign("tcga", SRC, tmp_path, rounds=1, local_steps=20)
     score = assert_scored_in_hardened_containers(folder, rows[0])
     assert set(score["per_client"]) == {f"site-{i}" for i in range(1, 7)}

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from afr_box.orchestrator.agent_program import render_program
-from afr_box.orchestrator.agent_tools import AgentTools, MalformedCall, ToolRefused
-from afr_box.orchestrator.literature import log_literature
-from afr_box.orchestrator.runlog import Row, RunLog
-from afr_box.orchestrator.watchdog import plateau_state
+from afr_box.orchestrator.proposers.agent.program import render_program
+from afr_box.orchestrator.proposers.agent.tools import AgentTools, MalformedCall, ToolRefused
+from afr_box.orchestrator.campaign.literature import log_literature
+from afr_box.orchestrator.records.runlog import Row, RunLog
+from afr_box.orchestrator.pipeline.watchdog import plateau_state
 from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
 

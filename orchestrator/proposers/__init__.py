@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Protocol
 
-from afr_box.orchestrator.evaluate import Proposal
-from afr_box.orchestrator.runlog import Row
+from afr_box.orchestrator.errors import ProposerError
+from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.records.runlog import Row
 
 
 class Proposer(Protocol):
@@ -17,6 +18,15 @@ class Proposer(Protocol):
 
     def propose(self, index: int, workspace: Path, history: list[Row]) -> Proposal:
         """Write the snapshot for candidate `index` under `workspace` and describe it."""
+
+
+class ProposalFailed(Exception):
+    """An agent produced no candidate this time (the campaign logs a crash row and goes on);
+    `usage` says what it cost."""
+
+    def __init__(self, reason: str, usage):
+        super().__init__(reason)
+        self.usage = usage
 
 
 PROPOSERS = ("hpo", "baseline", "snapshots", "claude")
@@ -35,10 +45,11 @@ def make_proposer(name: str, task: str, policy, profile, seed: int, snapshots: O
         return BaselineProposer(task, policy)
     if name == "snapshots":
         if snapshots is None:
-            raise ValueError("the snapshots proposer needs --snapshots DIR")
+            raise ProposerError("--proposer snapshots needs --snapshots DIR (a folder of DIR/<name>/surface/... "
+                                "snapshots, replayed in name order)")
         return SnapshotsProposer(snapshots)
     if name == "claude":
-        from afr_box.orchestrator.proposers.claude import ClaudeOptions, ClaudeProposer
+        from afr_box.orchestrator.proposers.agent.claude import ClaudeOptions, ClaudeProposer
 
         return ClaudeProposer(task, policy, profile, agent or ClaudeOptions())
-    raise ValueError(f"unknown proposer {name!r}; available: {', '.join(PROPOSERS)}")
+    raise ProposerError(f"unknown proposer {name!r}; available: {', '.join(PROPOSERS)}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from afr_box.orchestrator.evaluate import Proposal
-from afr_box.orchestrator.surface import baseline_snapshot
+from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.gate.surface import baseline_snapshot
 
 
 class BaselineProposer:

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from afr_box.orchestrator.evaluate import Proposal
-from afr_box.orchestrator.surface import baseline_snapshot
+from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.gate.surface import baseline_snapshot
 from afr_box.profiles.schema import Dimension, Profile
 
 

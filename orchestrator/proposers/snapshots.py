@@ -1,6 +1,6 @@
 """Replays prepared surface snapshots as candidates (scripted studies, tests, external tools).
 
-    DIR/<name>/surface/...          the complete surface snapshot (paths as under tasks/)
+    DIR/<name>/surface/...          the complete surface snapshot (surface paths: heart/knobs.yaml, shared/...)
     DIR/<name>/description.txt      optional one-line description
 
 Snapshots are taken in sorted name order: candidate 1 is the first, candidate 2 the second...
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from afr_box.orchestrator.evaluate import Proposal
+from afr_box.orchestrator.errors import ProposerError
+from afr_box.orchestrator.pipeline.proposal import Proposal
 
 
 class SnapshotsProposer:
@@ -18,10 +19,10 @@ class SnapshotsProposer:
     def __init__(self, folder: Path):
         self.entries = sorted(p for p in Path(folder).iterdir() if p.is_dir()) if Path(folder).is_dir() else []
         if not self.entries:
-            raise ValueError(f"no snapshot folders under {folder} (expected {folder}/<name>/surface/...)")
+            raise ProposerError(f"no snapshot folders under {folder} (expected {folder}/<name>/surface/...)")
         for entry in self.entries:
             if not (entry / "surface").is_dir():
-                raise ValueError(f"{entry} has no surface/ folder")
+                raise ProposerError(f"--snapshots: {entry} has no surface/ folder (expected {entry}/surface/...)")
 
     def __len__(self) -> int:
         return len(self.entries)

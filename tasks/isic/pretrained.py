@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from afr_box.tasks.shared.errors import AfrError
+
 ASSET = "efficientnet_b0.npz"
 PREFIX = "base_model."
 NUM_CLASSES = 8
@@ -89,7 +91,7 @@ def b0_shapes(num_classes: int = NUM_CLASSES) -> "OrderedDict[str, tuple[int, ..
     return OrderedDict(items)
 
 
-class WeightsError(ValueError):
+class WeightsError(AfrError, ValueError):
     """A pretrained-weights file that cannot be used; the message says what to fix."""
 
 

@@ -28,13 +28,14 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from afr_box.tasks.shared.errors import AfrError
 from afr_box.tasks.shared.hashing import hash_tree
 
 PARTS = ("train", "test_inputs", "test_labels")
 MANIFEST = "manifest.json"
 
 
-class DataNotPreparedError(FileNotFoundError):
+class DataNotPreparedError(AfrError, FileNotFoundError):
     """The task's prepared data folder is missing or incomplete.
     Run `afr-box data prepare <task>` (with --source or --download) first."""
 

@@ -10,10 +10,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from afr_box.tasks.shared.errors import AfrError
 from afr_box.tasks.shared.hashing import file_digest
 
 
-class DataSourceError(ValueError):
+class DataSourceError(AfrError, ValueError):
     """A raw data source is missing, unreachable or not the expected file."""
 
 

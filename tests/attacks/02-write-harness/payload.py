@@ -1,6 +1,6 @@
 # ATTACK write-harness: replace the scorer so every score is 1.0.
-import afr_box.sandbox.runner as _runner
-import afr_box.sandbox.scorer as _scorer
+import afr_box.sandbox.harness.runner as _runner
+import afr_box.sandbox.harness.scorer as _scorer
 
 _errors = []
 for _path in (_scorer.__file__, _runner.__file__):

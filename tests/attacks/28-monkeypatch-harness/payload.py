@@ -1,8 +1,8 @@
 
 
 # ATTACK monkeypatch-harness: patch the checks away, then break the budget.
-import afr_box.sandbox.runner as _runner
-import afr_box.sandbox.scorer as _scorer
+import afr_box.sandbox.harness.runner as _runner
+import afr_box.sandbox.harness.scorer as _scorer
 
 _runner.check_job = lambda job_dir, budget: {}
 _runner.BudgetViolation = type("Ignored", (Exception,), {})

@@ -1,0 +1,218 @@
+"""One candidate through the sandbox: gate -> build -> train -> infer -> score -> verify.
+
+Every step writes its part of the candidate record (records/layout.py). The outcome's status is
+SCORED (to be reviewed: pipeline/review.py), REJECTED (gate), CRASH or VIOLATION.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from afr_box.orchestrator.gate.checks import gate_snapshot, walk_snapshot
+from afr_box.orchestrator.gate.surface import apply_edits, surface_diff, surface_hash
+from afr_box.orchestrator.pipeline.phases import Failure, failure, phase_inputs, phase_spec, write_run_file
+from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.pipeline.verify import verify_candidate
+from afr_box.orchestrator.records.files import read_json_or, write_json
+from afr_box.orchestrator.records.layout import CandidateFolder, CampaignFolder
+from afr_box.orchestrator.records.models import GateRecord, ImageRecord, ProposalRecord, ScoreRecord, load, load_or, save
+from afr_box.orchestrator.records.status import Status
+from afr_box.policies.schema import Policy
+from afr_box.profiles.schema import Profile
+from afr_box.sandbox.errors import ImageBuildError, SandboxError
+from afr_box.sandbox.harness.exit_codes import ExitCode
+from afr_box.sandbox.harness.paths import INIT_VIOLATION
+from afr_box.sandbox.images import build_candidate, harness_api
+from afr_box.sandbox.outputs import check_outputs
+from afr_box.sandbox.provider import ImageInfo, RunResult, Sandbox
+from afr_box.sandbox.spec import RunSpec, describe, writable_out
+from afr_box.tasks.shared.prepared import heldout_view
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What stays fixed for every candidate of a campaign."""
+
+    campaign: str
+    campaign_dir: Path
+    profile: Profile
+    policy: Policy
+    policy_hash: str
+    data_dir: Path
+    sandbox: Sandbox
+    base: ImageInfo
+    gpu_ids: tuple[str, ...] = ()  # given to the candidate's train and infer containers, never the scorer
+    cpuset: Optional[str] = None   # the resource slot's CPUs (parallel campaigns on CPU hosts)
+    eval_split: str = "test"       # "heldout": score the held-out part (afr-box heldout), never during search
+
+    @property
+    def eval_dir(self) -> Path:
+        """Where the evaluation inputs and labels live: the prepared folder, or its held-out view
+        when the profile holds part of each test set out (built once, then verified)."""
+        fraction = self.profile.heldout_fraction
+        return heldout_view(self.data_dir, fraction) if fraction else self.data_dir
+
+    @property
+    def task(self) -> str:
+        return self.profile.task
+
+    @property
+    def folder(self) -> CampaignFolder:
+        return CampaignFolder(self.campaign_dir)
+
+    def labels(self, cand: str) -> dict[str, str]:
+        return {"afr.campaign": self.campaign, "afr.candidate": cand, "afr.task": self.task}
+
+
+@dataclass
+class Outcome:
+    cand: str
+    status: Status
+    reason: str = ""
+    score: Optional[float] = None
+    surface_hash: str = ""
+    image_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    runtime_s: float = 0.0
+    placement: dict[str, dict] = field(default_factory=dict)  # phase -> cluster node, digest, start/end
+
+
+class _Steps:
+    """Times each step into the outcome and announces it to the progress display."""
+
+    def __init__(self, outcome: Outcome, on_phase: Callable[[str], None]):
+        self.outcome, self.on_phase = outcome, on_phase
+
+    def run(self, name: str, fn, *args, **kwargs):
+        self.on_phase(name)
+        log.debug("candidate %s: %s", self.outcome.cand, name)
+        start = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.outcome.timings[name] = round(time.monotonic() - start, 3)
+
+
+def _container(setup: Setup, record: CandidateFolder, phase: str, image: str, cand: str, seed: int,
+               inputs: list, gpus: bool = True) -> RunSpec:
+    run_file = write_run_file(setup.profile, record, phase, cand, seed)
+    out = writable_out(record.phase_out(phase), setup.policy.container.user)
+    limits = setup.policy.container
+    if setup.cpuset:  # never ask for more CPU time than the slot has
+        limits = limits.model_copy(update={"cpus": min(limits.cpus, len(setup.cpuset.split(",")))})
+    return phase_spec(
+        phase, image, run_file, inputs, out, limits, setup.profile.budget.timeout_s,
+        harness_api=harness_api(setup.base), cpuset=setup.cpuset,
+        labels={**setup.labels(cand), "afr.phase": phase},
+        name=f"afr-{setup.campaign}-{cand}-{phase}"[:120],
+        gpu_ids=list(setup.gpu_ids) if gpus else [],
+    )
+
+
+def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = None,
+             on_phase: Callable[[str], None] = lambda phase: None) -> Outcome:
+    seed = setup.profile.budget.seed if seed is None else seed
+    start = time.monotonic()
+    record = setup.folder.candidate(cand).fresh()
+    outcome = Outcome(cand=cand, status=Status.CRASH)
+    steps = _Steps(outcome, on_phase)
+    save(ProposalRecord(description=proposal.description, proposer=proposal.proposer, sources=proposal.sources,
+                        seed=seed, agent=proposal.agent or None), record.proposal)
+    # gate: on a private copy, before any build
+    snapshot = record.surface
+    # Links are judged on the proposal itself: the private copy would turn a hardlink into a plain file.
+    (listed, detail), _ = walk_snapshot(Path(proposal.snapshot))
+    if not listed:
+        return _rejected_early(record, outcome, start, "file-types", detail)
+    shutil.copytree(proposal.snapshot, snapshot, symlinks=True)
+    refused = apply_edits(snapshot, proposal.edits)
+    if refused:
+        return _rejected_early(record, outcome, start, "paths", refused)
+    gate = steps.run("gate", gate_snapshot, snapshot, setup.task, setup.policy, setup.profile)
+    save(GateRecord(ok=gate.ok, reason=gate.reason, checks=gate.checks), record.gate)
+    if not gate.ok:
+        return _finish(record, outcome, start, Status.REJECTED, f"gate: {gate.reason}")
+    outcome.surface_hash = surface_hash(snapshot)
+    record.surface_diff.write_text(surface_diff(snapshot))
+
+    images = setup.sandbox.images
+    try:
+        image, built = steps.run("build", build_candidate, images, snapshot, setup.task, outcome.surface_hash,
+                                 setup.base, {"afr.policy": setup.policy.name, "afr.policy-hash": setup.policy_hash})
+    except ImageBuildError as exc:
+        return _finish(record, outcome, start, Status.CRASH, f"build: {exc}"[:600])
+    outcome.image_id = image.id
+    image_record = ImageRecord(id=image.id, tags=image.tags, built_now=built, base_id=setup.base.id,
+                               layers=image.layers, labels=image.labels, size=image.size)
+    if images.publishes:  # a cluster: nodes pull this digest, and check it is this image id
+        try:
+            image_record.repo_digest = steps.run("push", images.publish, image)
+        except SandboxError as exc:
+            return _finish(record, outcome, start, Status.CRASH, f"push: {exc}"[:600])
+    save(image_record, record.image)
+    inputs = phase_inputs(setup.data_dir, record, setup.eval_dir, setup.eval_split)
+    specs: dict[str, RunSpec] = {}
+    results: dict[str, RunResult] = {}
+
+    def run_phase(phase: str, image_id: str, gpus: bool = True) -> Optional[Failure]:
+        specs[phase] = _container(setup, record, phase, image_id, cand, seed, inputs[phase], gpus)
+        result = results[phase] = steps.run(phase, setup.sandbox.executor.run, specs[phase], record.phase_log(phase))
+        write_json(record.containers, {p: describe(s) for p, s in specs.items()})
+        write_json(record.resources, {p: _resources(r) for p, r in results.items()})
+        if result.placement:
+            outcome.placement[phase] = result.placement
+        if result.out_exceeded:  # killed mid-write: what it left is junk, the quota is the finding
+            return failure(result, phase, {})
+        # Before the host reads anything the container wrote (a symlink would be followed).
+        bad_output = result.outputs_refused or check_outputs(record.phase_out(phase), phase,
+                                                             setup.profile.budget.eval_sites())
+        if bad_output:
+            return Status.VIOLATION, f"{phase}: outputs: {bad_output}"
+        if not result.ok:
+            stats_file = (record.phase_out(phase) / INIT_VIOLATION if result.exit_code == ExitCode.STRAY_PROCESSES
+                          else record.phase_stats(phase))
+            return failure(result, phase, read_json_or(stats_file, {}))
+        return None
+
+    failed = run_phase("train", image.id) or run_phase("infer", image.id)
+    if not failed:
+        failed = run_phase("score", setup.base.id, gpus=False)
+        if failed and results["score"].exit_code == ExitCode.SCORE_REFUSED:
+            score = load_or(ScoreRecord, record.score, ScoreRecord())
+            kind = Status.VIOLATION if score.refused_kind == "budget" else Status.CRASH
+            failed = (kind, f"score refused: {score.refused}")
+
+    verification = steps.run("verify", verify_candidate, setup, image, snapshot, outcome.surface_hash, results)
+    write_json(record.verification, verification)
+    if not verification["ok"]:
+        return _finish(record, outcome, start, Status.VIOLATION, f"verify: {verification['reason']}")
+    if failed:
+        return _finish(record, outcome, start, *failed)
+    outcome.score = float(load(ScoreRecord, record.score).score)
+    return _finish(record, outcome, start, Status.SCORED, "")
+
+
+def _resources(r: RunResult) -> dict[str, Any]:
+    return {"wall_s": round(r.wall_s, 3), "exit_code": r.exit_code, "timed_out": r.timed_out,
+            "oom_killed": r.oom_killed, "peak_memory_bytes": r.peak_memory_bytes,
+            **({"placement": r.placement} if r.placement else {})}
+
+
+def _rejected_early(record: CandidateFolder, outcome: Outcome, start: float, check: str, detail: str) -> Outcome:
+    """A proposal refused before the gate proper ran (its links, its edit paths): recorded like a gate answer."""
+    save(GateRecord(ok=False, reason=f"{check}: {detail}", checks=[(check, False, detail)]), record.gate)
+    return _finish(record, outcome, start, Status.REJECTED, f"gate: {check}: {detail}")
+
+
+def _finish(record: CandidateFolder, outcome: Outcome, start: float, status: Status, reason: str) -> Outcome:
+    outcome.status, outcome.reason = status, reason
+    outcome.runtime_s = round(time.monotonic() - start, 3)
+    write_json(record.timings, outcome.timings)
+    log.info("candidate %s: %s%s", outcome.cand, status, f" ({reason[:200]})" if reason else "")
+    return outcome

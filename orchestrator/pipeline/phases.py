@@ -1,0 +1,74 @@
+"""The three containers of a candidate: what each runs, what it is given, and what a failed one means.
+
+Train and infer run in the candidate image (its model class is candidate code); score runs in
+the base image only, the one container that sees the evaluation labels. Each gets the read-only
+run file, its read-only inputs and its own /out, nothing else.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from afr_box.orchestrator.records.layout import CandidateFolder
+from afr_box.orchestrator.records.status import Status
+from afr_box.sandbox.harness import paths
+from afr_box.sandbox.harness.exit_codes import VIOLATION_EXITS, exit_reason
+from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.provider import RunResult
+from afr_box.sandbox.spec import Mount, RunSpec
+
+PHASES = ("train", "infer", "score")
+PHASE_IMAGES = {"train": "candidate", "infer": "candidate", "score": "base"}
+# The phase module each container's init starts, by the base image's harness api (sandbox/images.py):
+# api 1 bases (made before the harness had a package of its own) keep their module paths, so a
+# campaign logged on one still replays on it.
+PHASE_COMMANDS = {
+    "2": {phase: ["python", "-m", "afr_box.sandbox.harness.init", f"afr_box.sandbox.harness.{module}"]
+          for phase, module in (("train", "runner"), ("infer", "infer"), ("score", "scorer"))},
+    "1": {phase: ["python", "-m", "afr_box.sandbox.init", f"afr_box.sandbox.{module}"]
+          for phase, module in (("train", "runner"), ("infer", "infer"), ("score", "scorer"))},
+}
+Failure = tuple[Status, str]
+
+
+def phase_inputs(data_dir: Path, record: CandidateFolder, eval_dir: Optional[Path] = None,
+                 split: str = "test") -> dict[str, list[Mount]]:
+    """Each phase's read-only inputs besides the run file."""
+    eval_dir = data_dir if eval_dir is None else eval_dir
+    return {
+        "train": [Mount(data_dir / "train", paths.DATA)],
+        "infer": [Mount(record.model, paths.MODEL), Mount(eval_dir / f"{split}_inputs", paths.DATA)],
+        "score": [Mount(record.phase_out("train"), paths.TRAIN), Mount(record.predictions, paths.PREDICTIONS_IN),
+                  Mount(eval_dir / f"{split}_labels", paths.LABELS)],
+    }
+
+
+def phase_spec(phase: str, image: str, run_file: Path, inputs: list[Mount], out: Path, limits, timeout_s: float,
+               harness_api: str = "2", **extra) -> RunSpec:
+    """The one container layout of a phase (used to run it, and to describe it in a review)."""
+    return RunSpec(image=image, command=PHASE_COMMANDS[harness_api][phase],
+                   mounts=[Mount(run_file, paths.RUN_FILE), *inputs, Mount(out, paths.OUT, read_only=False)],
+                   limits=limits, timeout_s=timeout_s, **extra)
+
+
+def write_run_file(profile, record: CandidateFolder, phase: str, cand: str, seed: int) -> Path:
+    """The read-only run file of a phase: the profile's budget with this run's seed, never the surface."""
+    budget = {**profile.budget.model_dump(), "seed": seed}
+    return RunFile(task=profile.task, phase=phase, budget=budget, sites=profile.budget.site_names(),
+                   eval_sites=profile.budget.eval_sites(), metric=profile.metric.model_dump(exclude_none=True),
+                   candidate=cand).write(record.run_file(phase))
+
+
+def failure(result: RunResult, phase: str, stats: dict[str, Any]) -> Failure:
+    """(status, reason) for a container that did not finish cleanly."""
+    if result.out_exceeded:
+        return Status.VIOLATION, f"{phase}: wrote more to /out than the policy's out_size (killed)"
+    if result.timed_out:
+        return Status.CRASH, f"{phase}: timeout (killed after the wall-clock limit)"
+    if result.oom_killed:
+        return Status.CRASH, f"{phase}: out of memory (killed at the policy's memory limit)"
+    if result.exit_code in VIOLATION_EXITS:
+        return Status.VIOLATION, f"{phase}: {stats.get('error') or exit_reason(result.exit_code)}"
+    detail = stats.get("error") or exit_reason(result.exit_code)
+    tail = " | ".join(line.strip() for line in result.log_tail.strip().splitlines()[-3:])
+    return Status.CRASH, f"{phase}: {detail}; log tail: {tail}"[:600]

@@ -1,0 +1,50 @@
+"""Runs the candidate's `job.py` and exports its recipe, in a process of its own.
+
+    python -m afr_box.sandbox.harness.export_job <work dir>
+
+Started by the runner with the merged task view already on PYTHONPATH. Candidate code runs
+here, never in the runner's own process, so whatever it patches or sets (harness modules,
+environment variables, the budget dict) dies with this process; the runner checks what was
+exported from the outside. Exits with ExitCode OK, JOB_FAILED or BUDGET_VIOLATION.
+The error (if any) is the last stdout line starting with ERROR_PREFIX (a pipe, not a file: the
+candidate may have filled /tmp).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from afr_box.sandbox.harness.errors import BudgetViolation
+from afr_box.sandbox.harness.exit_codes import ExitCode
+from afr_box.sandbox.harness.paths import RUN_FILE
+from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.surface_import import load_module
+from afr_box.tasks.shared import site_env
+ERROR_PREFIX = "AFR-EXPORT-ERROR: "
+
+
+def main(work: Path) -> int:
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", RUN_FILE))
+    view = Path(os.environ["AFR_SURFACE"])
+    try:
+        job = load_module("job", view / run.task / "job.py")
+        recipe = job.build_recipe(dict(run.budget), site_env.knobs())
+        recipe.export(str(work / "job"))
+    except BudgetViolation as exc:
+        _report(f"budget violation: {exc}")
+        return ExitCode.BUDGET_VIOLATION
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from candidate code too
+        traceback.print_exc()
+        _report(f"job.py failed: {type(exc).__name__}: {exc}")
+        return ExitCode.JOB_FAILED
+    return ExitCode.OK
+
+
+def _report(error: str) -> None:
+    print("\n" + ERROR_PREFIX + " ".join(error.split())[:2000], flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,21 @@
+"""What the trusted scorer writes (score.json): one model, read the same way by the host."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ScoreRecord(BaseModel):
+    """score.json: the score and how it was reached, or why the outputs were refused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    score: Optional[float] = None
+    metric: str = ""
+    convention: str = ""
+    per_client: dict[str, float] = {}
+    n_params: Optional[int] = None
+    rounds_completed: Optional[int] = None
+    refused: str = ""                                     # why the outputs cannot be scored
+    refused_kind: Literal["", "budget", "output"] = ""    # budget: a rule was broken; output: malformed

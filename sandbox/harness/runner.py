@@ -1,0 +1,188 @@
+"""The fixed training runner (runs inside the candidate's training container).
+
+    python -m afr_box.sandbox.harness.init afr_box.sandbox.harness.runner
+
+Reads the budget from the read-only run file, runs the candidate's `job.py` in a child
+process to export its recipe, checks the exported job against the budget (workflow, rounds,
+clients) from the outside, applies the harness's fixed simulator settings, runs the NVFlare
+simulator with the budget's client count and writes to /out: `model.npz` (final global
+weights, numpy, no pickle), `train_stats.json`. After each candidate step nothing may be left
+running. Exits with an ExitCode: OK, SIMULATOR_FAILED, JOB_FAILED or BUDGET_VIOLATION.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from afr_box.sandbox.harness.errors import BudgetViolation
+from afr_box.sandbox.harness.exit_codes import ExitCode
+from afr_box.sandbox.harness.export_job import ERROR_PREFIX
+from afr_box.sandbox.harness.init import in_sandbox
+from afr_box.sandbox.harness.processes import describe, make_undumpable, strays_after
+from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, RUN_FILE, SURFACE, TMP, TRAIN_STATS
+from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.surface_import import activate
+
+
+class JobFailed(Exception):
+    """The candidate's job.py raised or exited while building its recipe."""
+
+# Workflows a candidate job may use; each must carry the budget's rounds and clients.
+ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
+# Where a workflow's aggregator may come from. Recipe jobs ship custom code ("BYOC"), which
+# makes NVFlare skip its own class allow-list, so the runner checks this itself.
+AGGREGATOR_PREFIXES = ("shared.aggregators.", "nvflare.")
+# Harness speed settings (same for every candidate): faster polling, identical results.
+TASK_REQUEST_INTERVAL = 0.1
+TASK_CHECK_PERIOD = 0.1
+
+
+def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
+    """Validate the exported server config against the budget; tune its polling; return it."""
+    configs = list(job_dir.glob("*/config/config_fed_server.json"))
+    if len(configs) != 1:
+        raise BudgetViolation(f"expected one server config in the exported job, found {len(configs)}")
+    cfg_path = configs[0]
+    cfg = json.loads(cfg_path.read_text())
+    meta_file = job_dir / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if meta.get("min_clients", budget["clients"]) != budget["clients"]:
+        raise BudgetViolation(f"job sets min_clients={meta['min_clients']!r} but the budget says {budget['clients']} clients")
+    if any(sites != ["@ALL"] for sites in meta.get("deploy_map", {}).values()):
+        raise BudgetViolation(f"job deploys to {meta['deploy_map']}, not to every budget site (@ALL)")
+    workflows = cfg.get("workflows", [])
+    if len(workflows) != 1 or workflows[0].get("path") not in ALLOWED_WORKFLOWS:
+        raise BudgetViolation(f"job must have exactly one workflow from {sorted(ALLOWED_WORKFLOWS)}, "
+                              f"got {[w.get('path') for w in workflows]}")
+    args = workflows[0].setdefault("args", {})
+    aggregator = args.get("aggregator")
+    if aggregator is not None:
+        path = aggregator.get("path", "") if isinstance(aggregator, dict) else str(aggregator)
+        if not path.startswith(AGGREGATOR_PREFIXES):
+            raise BudgetViolation(f"aggregator {path!r} must come from tasks/shared/aggregators.py or NVFlare")
+    # The exporter omits arguments left at their defaults: a value that is present must match
+    # the budget, and the budget is then written in explicitly either way.
+    for key, want in (("num_rounds", budget["rounds"]), ("num_clients", budget["clients"]), ("start_round", 0)):
+        if key in args and args[key] != want:
+            raise BudgetViolation(f"job sets {key}={args[key]!r} but the budget says {want}")
+        args[key] = want
+    if os.environ.get("AFR_NVFLARE_DEFAULT_POLLING") != "1":  # set only by `afr-box bench`, for the comparison
+        args["task_check_period"] = TASK_CHECK_PERIOD
+        cfg["server"] = {**cfg.get("server", {}), "task_request_interval": TASK_REQUEST_INTERVAL}
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    return cfg
+
+
+def export_job(run: RunFile, surface: Path, work: Path) -> Path:
+    """Build the merged view here (trusted), run the candidate's job.py in a child process,
+    and find the exported job from the outside."""
+    activate(surface, run.task, work / "view")
+    export = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.harness.export_job", str(work)],
+                              start_new_session=True, stdout=subprocess.PIPE, text=True, errors="replace")
+    errors: list[str] = []
+
+    def drain() -> None:  # the candidate's output stays in the log; the error line is kept
+        for line in export.stdout:
+            sys.stdout.write(line)
+            if line.startswith(ERROR_PREFIX):
+                errors.append(line[len(ERROR_PREFIX):].strip())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    export.wait()  # the process, not the pipe: a leftover child may hold the pipe open...
+    _no_strays("job.py")  # ...until it is killed here
+    reader.join(timeout=5)
+    error = errors[-1] if errors else ""
+    if export.returncode == ExitCode.BUDGET_VIOLATION:
+        raise BudgetViolation(error.removeprefix("budget violation: ") or "job.py reported a budget violation")
+    if export.returncode != ExitCode.OK:
+        raise JobFailed(error or f"job.py failed (exit code {export.returncode})")
+    export_dir = work / "job"
+    apps = [p for p in export_dir.iterdir() if p.is_dir()] if export_dir.is_dir() else []
+    if len(apps) != 1:
+        raise BudgetViolation(f"expected one exported job, found {[p.name for p in apps]}")
+    return apps[0]
+
+
+def _no_strays(what: str) -> None:
+    """In a sandbox container nothing but the init and this runner may be left running after a
+    candidate step: a leftover process could rewrite the job or the outputs after the checks."""
+    if not in_sandbox():
+        return  # a bare run on the host (`afr-box bench`) shares the host's process table
+    found = strays_after({1, os.getpid()})
+    if found:
+        raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
+
+
+def run_simulator(job_dir: Path, workspace: Path, clients: int) -> int:
+    # Own session so that the whole simulator tree can be stopped together.
+    cmd = ["nvflare", "simulator", str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
+    return subprocess.run(cmd, start_new_session=True).returncode
+
+
+def final_model(workspace: Path) -> tuple[dict, int]:
+    import torch
+
+    matches = list(workspace.rglob("app_server/FL_global_model.pt"))
+    if not matches:
+        raise FileNotFoundError("the simulator wrote no FL_global_model.pt")
+    saved = torch.load(matches[0], map_location="cpu", weights_only=True)
+    return saved["model"], int(saved.get("meta_props", {}).get("current_round", -1))
+
+
+def save_weights(weights: dict, path: Path) -> None:
+    """Plain numpy arrays: the scorer reads them without torch and without unpickling."""
+    import numpy as np
+    import torch
+
+    arrays = {}
+    for key, value in weights.items():
+        tensor = torch.as_tensor(value).detach().cpu()
+        arrays[key] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    np.savez(path, **arrays)
+
+
+def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP) / "afr-train") -> int:
+    make_undumpable()  # candidate processes run as the same user: they must not ptrace this one
+    run = RunFile.read(os.environ.get("AFR_RUN_FILE", RUN_FILE))
+    surface = Path(os.environ.get("AFR_SURFACE", SURFACE))
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    stats: dict[str, Any] = {"phase": "train", "budget": run.budget}
+    start = time.monotonic()
+
+    def finish(code: int, **extra) -> int:
+        stats.update(extra, exit_code=code, wall_s=round(time.monotonic() - start, 3))
+        (out / TRAIN_STATS).write_text(json.dumps(stats, indent=2, sort_keys=True))
+        return code
+
+    try:
+        job_dir = export_job(run, surface, work)
+        check_job(job_dir, run.budget)
+        rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
+        _no_strays("the NVFlare run")
+    except BudgetViolation as exc:
+        print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
+        return finish(ExitCode.BUDGET_VIOLATION, error=f"budget violation: {exc}")
+    except JobFailed as exc:
+        print(f"JOB FAILED: {exc}", file=sys.stderr)
+        return finish(ExitCode.JOB_FAILED, error=str(exc))
+    if rc != 0:
+        return finish(ExitCode.SIMULATOR_FAILED, error=f"NVFlare simulator exited with {rc}")
+    try:
+        weights, last_round = final_model(work / "ws")
+    except Exception as exc:
+        return finish(ExitCode.SIMULATOR_FAILED, error=str(exc))
+    save_weights(weights, out / MODEL_FILE)
+    return finish(ExitCode.OK, rounds_completed=last_round + 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
