@@ -1,8 +1,9 @@
 """Mutation-surface and container policies, as validated data.
 
-A policy says which task files a candidate may change (globs relative to `tasks/`, with
-`{task}` standing for the task folder), the size limits of a surface, and the resource
-limits of its containers. Container hardening (read-only root, no network, dropped
+A policy says which surface files a candidate may change (globs over surface paths, with
+`{task}` standing for the task: `{task}/client.py` is tasks/<task>/surface/client.py and
+`shared/aggregators.py` is tasks/shared/surface/aggregators.py, see tasks/shared/layout.py), the
+size limits of a surface, and the resource limits of its containers. Container hardening (read-only root, no network, dropped
 capabilities, no-new-privileges, non-root user) is not a policy choice: it is always on.
 """
 from __future__ import annotations
@@ -52,7 +53,7 @@ class ContainerLimits(_Strict):
 class Policy(_Strict):
     name: str
     description: str
-    surface: list[str] = Field(min_length=1, description="globs relative to tasks/, `{task}` = the task folder")
+    surface: list[str] = Field(min_length=1, description="globs over surface paths, `{task}` = the task")
     limits: SurfaceLimits = SurfaceLimits()
     container: ContainerLimits = ContainerLimits()
 
@@ -61,7 +62,7 @@ class Policy(_Strict):
     def _relative_globs(cls, globs: list[str]) -> list[str]:
         for g in globs:
             if g.startswith("/") or ".." in g.split("/"):
-                raise ValueError(f"surface glob {g!r} must be relative to tasks/ and stay inside it")
+                raise ValueError(f"surface glob {g!r} must be a relative surface path ({{task}}/... or shared/...)")
         return globs
 
     def globs_for(self, task: str) -> list[str]:

@@ -124,6 +124,23 @@ def test_replay_of_an_altered_snapshot_is_refused(heart_campaign, heart_ready, t
         replay(copy, "0002", heart_ready)
 
 
+def test_replay_on_a_lost_base_of_an_older_harness_is_refused_clearly(heart_campaign, heart_ready, tmp_path):
+    """A campaign made by an afr-box whose harness had another in-container interface (api 1), whose
+    base is not on this engine, cannot be rebuilt faithfully on today's base: one clear line."""
+    import shutil
+
+    copy = tmp_path / "old-campaign"
+    shutil.copytree(heart_campaign, copy, ignore=shutil.ignore_patterns("train", "infer", "score", "replays"))
+    meta = json.loads((copy / "campaign.json").read_text())
+    meta.update(base_image_id="sha256:" + "1" * 64, harness_api="1")
+    (copy / "campaign.json").write_text(json.dumps(meta))
+    result = CliRunner().invoke(main, ["replay", str(copy), "0001", "--data-root", str(heart_ready)])
+    assert result.exit_code == 2, result.output
+    line, = result.output.strip().splitlines()
+    assert "harness api 1" in line and "cannot rebuild its candidates faithfully" in line and "load that base" in line
+    assert not (copy / "replays").exists()
+
+
 def test_bundle_replays_after_the_image_is_deleted(heart_campaign, heart_ready, sandbox, tmp_path):
     bundle = tmp_path / "heart-0001.tar"
     result = CliRunner().invoke(main, ["export", str(heart_campaign), "0001", "-o", str(bundle)])

@@ -83,7 +83,7 @@ def test_not_yaml_mapping(tmp_path):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("surface", ["/etc/passwd"], "relative to tasks/"),
+    ("surface", ["/etc/passwd"], "must be a relative surface path"),
     ("surface", ["../orchestrator/*.py"], "stay inside"),
     ("surface", [], "at least 1"),
 ])

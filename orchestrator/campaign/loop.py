@@ -91,12 +91,12 @@ def _settings(opts: CampaignOptions, folder: CampaignFolder, hashes: dict) -> Ca
 
 
 def _new_meta(opts: CampaignOptions, name: str, hashes: dict, base, cluster: Optional[ClusterRun]) -> CampaignMeta:
-    return CampaignMeta(
-        name=name, task=opts.task, proposer=opts.proposer, seed=opts.seed, max_candidates=opts.max_candidates,
-        **hashes, **base_pin(base), created_at=utc_now(),
-        cluster=opts.cluster, registry=opts.registry if opts.cluster else None,
-        base_repo_digest=cluster.base_ref if cluster is not None else None,  # replay elsewhere pulls it
-        agent=opts.agent.__dict__ if opts.proposer == "claude" and opts.agent else None)
+    optional = {"cluster": opts.cluster, "registry": opts.registry if opts.cluster else None,
+                "base_repo_digest": cluster.base_ref if cluster is not None else None,  # replay elsewhere pulls it
+                "agent": opts.agent.__dict__ if opts.proposer == "claude" and opts.agent else None}
+    return CampaignMeta(name=name, task=opts.task, proposer=opts.proposer, seed=opts.seed,
+                        max_candidates=opts.max_candidates, **hashes, **base_pin(base), created_at=utc_now(),
+                        **{k: v for k, v in optional.items() if v is not None})
 
 
 def run_campaign(opts: CampaignOptions, display: Optional[CampaignDisplay] = None) -> Path:

@@ -1,8 +1,8 @@
 """The gate: host-side checks of a surface snapshot before anything is built or run.
 
-A surface snapshot is a directory whose relative paths mirror `tasks/` (`heart/knobs.yaml`,
-`heart/client.py`, `shared/aggregators.py`): the complete set of surface files a candidate
-proposes. `gate_snapshot` runs on the host, on a private copy of that directory, and never
+A surface snapshot is a directory of surface paths (`heart/knobs.yaml`, `heart/client.py`,
+`shared/aggregators.py`: tasks/shared/layout.py) holding the complete set of surface files a
+candidate proposes. `gate_snapshot` runs on the host, on a private copy of that directory, and never
 executes candidate code: files are listed with lstat (links never followed), read with
 O_NOFOLLOW, decoded, compiled (not run) and parsed.
 

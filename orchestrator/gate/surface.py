@@ -32,7 +32,7 @@ def baseline_snapshot(task: str, policy: Policy, dest: Path) -> Path:
 
 
 def apply_edits(snapshot: Path, edits: dict[str, str]) -> str:
-    """Write proposed edits ({path under tasks/: text}) into `snapshot`. Every path is checked
+    """Write proposed edits ({surface path: text}) into `snapshot`. Every path is checked
     first (relative, no '..', plain names, no symlinked folder on the way) and nothing is
     written if one fails: returns why, or '' when all were written. Whether a path is inside
     the policy surface is the gate's call, on the result."""

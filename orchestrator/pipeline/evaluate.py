@@ -123,7 +123,7 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     outcome = Outcome(cand=cand, status=Status.CRASH)
     steps = _Steps(outcome, on_phase)
     save(ProposalRecord(description=proposal.description, proposer=proposal.proposer, sources=proposal.sources,
-                        seed=seed, agent=proposal.agent or None), record.proposal)
+                        seed=seed, **({"agent": proposal.agent} if proposal.agent else {})), record.proposal)
     # gate: on a private copy, before any build
     snapshot = record.surface
     # Links are judged on the proposal itself: the private copy would turn a hardlink into a plain file.

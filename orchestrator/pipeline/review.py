@@ -53,6 +53,7 @@ def log_outcome(setup, runlog, outcome, proposal, is_baseline: bool):
               seed=setup.profile.budget.seed, proposer=proposal.proposer, reason=reason)
     record = setup.folder.candidate(outcome.cand)
     record.path.mkdir(parents=True, exist_ok=True)
-    save(CandidateRecord(**row.__dict__, timings=outcome.timings, placement=outcome.placement,
-                         agent=proposal.agent or None), record.record)
+    optional = {"placement": outcome.placement, "agent": proposal.agent}
+    save(CandidateRecord(**row.__dict__, timings=outcome.timings, **{k: v for k, v in optional.items() if v}),
+         record.record)
     return runlog.append(row)

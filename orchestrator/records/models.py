@@ -126,8 +126,9 @@ class Timings(_Record):
 
 
 def save(record: BaseModel, path: Path) -> Path:
-    """Write a record atomically (JSON, sorted keys)."""
-    return write_json(path, record.model_dump(mode="json"))
+    """Write a record atomically (JSON, sorted keys). Only the fields that were given are written,
+    so an optional field that does not apply (an agent, a cluster placement) is absent, not null."""
+    return write_json(path, record.model_dump(mode="json", exclude_unset=True))
 
 
 def load(model: type[M], path: Path) -> M:

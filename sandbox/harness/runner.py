@@ -28,6 +28,7 @@ from afr_box.sandbox.harness.init import in_sandbox
 from afr_box.sandbox.harness.processes import describe, make_undumpable, strays_after
 from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, RUN_FILE, SURFACE, TMP, TRAIN_STATS
 from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.supervise import run_with_restart
 from afr_box.sandbox.harness.surface_import import activate
 
 
@@ -121,10 +122,11 @@ def _no_strays(what: str) -> None:
         raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
 
 
-def run_simulator(job_dir: Path, workspace: Path, clients: int) -> int:
-    # Own session so that the whole simulator tree can be stopped together.
+def run_simulator(job_dir: Path, workspace: Path, clients: int) -> tuple[int, list[str]]:
+    """(exit code, stall reasons): the simulator in its own session (so its whole tree can be
+    stopped together), watched for stalls and started again once if it stalls (supervise.py)."""
     cmd = ["nvflare", "simulator", str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
-    return subprocess.run(cmd, start_new_session=True).returncode
+    return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True))
 
 
 def final_model(workspace: Path) -> tuple[dict, int]:
@@ -166,7 +168,9 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     try:
         job_dir = export_job(run, surface, work)
         check_job(job_dir, run.budget)
-        rc = run_simulator(job_dir, work / "ws", run.budget["clients"])
+        rc, stalls = run_simulator(job_dir, work / "ws", run.budget["clients"])
+        if stalls:
+            stats["restarts"] = [f"stalled: {s}" for s in stalls]
         _no_strays("the NVFlare run")
     except BudgetViolation as exc:
         print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
@@ -175,7 +179,9 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
         print(f"JOB FAILED: {exc}", file=sys.stderr)
         return finish(ExitCode.JOB_FAILED, error=str(exc))
     if rc != 0:
-        return finish(ExitCode.SIMULATOR_FAILED, error=f"NVFlare simulator exited with {rc}")
+        error = (f"the NVFlare run stalled on every start ({'; '.join(stalls)})" if rc == -1 and stalls
+                 else f"NVFlare simulator exited with {rc}")
+        return finish(ExitCode.SIMULATOR_FAILED, error=error)
     try:
         weights, last_round = final_model(work / "ws")
     except Exception as exc:
