@@ -84,7 +84,7 @@ def test_not_yaml_mapping(tmp_path):
 
 @pytest.mark.parametrize("field,value,message", [
     ("surface", ["/etc/passwd"], "must be a relative surface path"),
-    ("surface", ["../orchestrator/*.py"], "stay inside"),
+    ("surface", ["../orchestrator/*.py"], r"must be a relative surface path \({task}/... or shared/...\)"),
     ("surface", [], "at least 1"),
 ])
 def test_policy_surface_globs_are_checked(tmp_path, field, value, message):
