@@ -33,7 +33,7 @@ from fixtures.shakespeare_format import write_shakespeare  # noqa: E402
 
 from afr_box.profiles.schema import load_profile  # noqa: E402
 from afr_box.tasks.shared.metrics import compute  # noqa: E402
-from afr_box.tasks.shared.prepared import load_npz  # noqa: E402
+from afr_box.tasks.shared.prepared import SiteData  # noqa: E402
 
 FIXTURES = {"shakespeare": lambda p: write_shakespeare(p), "sent140": lambda p: write_sent140(p, users=8),
             "reddit": lambda p: write_reddit(p, users=10)}
@@ -45,10 +45,11 @@ def measure(task: str, tmp: Path, steps: int, lr: float | None) -> dict:
     try:
         predict = importlib.import_module(f"afr_box.tasks.{task}.predict").predict
     except ModuleNotFoundError:
-        predict = lambda model, arrays: model(torch.from_numpy(arrays["x"])).numpy()  # noqa: E731
+        predict = lambda model, site: model(torch.from_numpy(site.batch(np.arange(len(site)))["x"])).numpy()  # noqa: E731
     dest = bridge.prepare(tmp / "out" / task, source=FIXTURES[task](tmp / task), options={"num_clients": 1})
-    train, test = load_npz(dest / "train/site-1.npz"), load_npz(dest / "test_inputs/site-1.npz")
-    labels = load_npz(dest / "test_labels/site-1.npz")["y"]
+    train_site, test = SiteData(dest / "train/site-1"), SiteData(dest / "test_inputs/site-1")
+    train = train_site.batch(np.arange(len(train_site)))  # a fixture: small enough to hold whole
+    labels = np.load(dest / "test_labels/site-1/y.npy")
     knobs = yaml.safe_load((ROOT / "tasks" / task / "surface" / "knobs.yaml").read_text())
     batch = yaml.safe_load((ROOT / "profiles" / f"{task}.yaml").read_text())["budget"]["batch_size"]
     lr = knobs["lr"] if lr is None else lr

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from afr_box.profiles.schema import Profile
-from afr_box.tasks.shared.prepared import DataNotPreparedError, verify_prepared
+from afr_box.tasks.shared.prepared import DataNotPreparedError, check_present
 
 
 def default_data_root() -> Path:
@@ -36,7 +36,7 @@ def how_to_get(profile: Profile) -> str:
 
 def data_status(profile: Profile, data_root: Path) -> str:
     try:
-        verify_prepared(data_root / profile.task)
+        check_present(data_root / profile.task)  # cheap; campaigns and audit re-hash in full
         return "ready"
     except DataNotPreparedError as exc:
         return f"missing ({exc})" if (data_root / profile.task).exists() else "missing"

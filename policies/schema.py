@@ -44,10 +44,26 @@ class ContainerLimits(_Strict):
     tmpfs_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$")
     gpus: int = Field(0, ge=0, description="GPUs per candidate; 0 = CPU only")
     out_size: str = Field("1g", pattern=r"^[0-9]+[kmg]$",
-                          description="most a phase may write to /out (all files), and per file (fsize ulimit)")
+                          description="size of a phase's /out, a tmpfs the kernel holds to it (and per file: fsize)")
+    out_inodes: int = Field(1024, ge=64, description="files and folders a phase's /out can hold (tmpfs nr_inodes)")
+    log_size: str = Field("8m", pattern=r"^[0-9]+[kmg]$",
+                          description="most of a container's output the engine keeps (log driver) and the host reads")
     nofile: int = Field(4096, gt=0, description="open files per process (ulimit nofile)")
     runtime: Optional[Literal["runc", "runsc"]] = Field(
         None, description="OCI runtime; runsc (gVisor) adds a user-space kernel where the host has it")
+
+
+class AgentJail(_Strict):
+    """What an external agent's jail (`afr-box agent run`) is given. Its hardening (no network but
+    the egress proxy, read-only root, no capabilities, non-root, no test data, no engine socket) is
+    not a policy choice; only whether it may read the training data, and its resources, are."""
+
+    training_data: bool = Field(False, description="mount the task's training data read-only at /data/train")
+    memory: str = Field("4g", pattern=r"^[0-9]+[kmg]$")
+    cpus: float = Field(2.0, gt=0)
+    pids_limit: int = Field(1024, gt=0)
+    tmpfs_size: str = Field("2g", pattern=r"^[0-9]+[kmg]$", description="/tmp, the agent's HOME included")
+    nofile: int = Field(4096, gt=0)
 
 
 class Policy(_Strict):
@@ -56,6 +72,7 @@ class Policy(_Strict):
     surface: list[str] = Field(min_length=1, description="globs over surface paths, `{task}` = the task")
     limits: SurfaceLimits = SurfaceLimits()
     container: ContainerLimits = ContainerLimits()
+    agent: AgentJail = AgentJail()
 
     @field_validator("surface")
     @classmethod

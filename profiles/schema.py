@@ -65,7 +65,9 @@ class Budget(_Strict):
     local_steps: LocalSteps
     seed: int = 42
     timeout_s: int = Field(gt=0, description="wall-clock limit of the training container")
-    max_model_params: int = Field(gt=0)
+    max_model_params: int = Field(gt=0, description="elements of every numeric array of the final weights, any dtype")
+    max_model_bytes: Optional[int] = Field(None, gt=0, description="bytes of those arrays; default 8 per allowed "
+                                           "parameter (max_model_params float64 values)")
     eval_clients: Union[Literal["all"], list[int]] = "all"
 
     def site_names(self) -> list[str]:
@@ -79,7 +81,7 @@ class Budget(_Strict):
 
 # Knob names a candidate may never set: they are the budget.
 BUDGET_KEYS = frozenset({"clients", "num_clients", "rounds", "num_rounds", "batch_size", "seed",
-                         "timeout_s", "max_model_params", "eval_clients", "min_clients"})
+                         "timeout_s", "max_model_params", "max_model_bytes", "eval_clients", "min_clients"})
 
 
 class Dimension(_Strict):
@@ -107,6 +109,25 @@ class Dimension(_Strict):
         return self
 
 
+class ExternalTarget(_Strict):
+    """A published figure for the task, to set beside a campaign's repeats (afr-box summary)."""
+
+    label: str = Field(description="what the figure is, e.g. 'AFR paper, selected candidate'")
+    value: float
+    std: Optional[float] = Field(None, ge=0)
+    source: str = Field(description="where it is published: paper, table or figure")
+
+
+class Smoke(_Strict):
+    """The budget of a smoke run: does a candidate build, train, infer and score at all? Through
+    the same containers as a scored run, never a row and never a score the agent sees."""
+
+    rounds: int = Field(1, gt=0)
+    clients: int = Field(2, gt=0, description="the first N sites (at most the budget's clients)")
+    local_steps: int = Field(2, gt=0, description="the bound on local steps per round (a candidate's own is held to it)")
+    timeout_s: int = Field(300, gt=0, description="wall-clock limit of each smoke container")
+
+
 class DataSpec(_Strict):
     bridge: str = Field(description="data bridge module under tasks/<task>/")
     options: dict[str, Any] = Field(default_factory=dict)
@@ -119,7 +140,14 @@ class Profile(_Strict):
     metric: MetricSpec
     budget: Budget
     default_policy: str
-    min_delta: float = Field(0.0, ge=0, description="a candidate is kept when it beats the best by more than this")
+    # Fields added after campaigns were first recorded default to their old behaviour, so a
+    # campaign's own copy of its profile keeps its meaning; the shipped profiles set them.
+    min_delta: Union[Literal["auto"], float] = Field(0.0, description=(
+        "a candidate is kept when it beats the best by more than this; `auto`: by more than the baseline's "
+        "measured seed noise (the noise floor, pipeline/noise.py)"))
+    noise_seeds: int = Field(1, ge=1, le=20, description=(
+        "seeds the untouched baseline runs over at campaign start (its own seed first) to measure the noise "
+        "floor; 1 = no measurement"))
     search_space: list[Dimension] = Field(default_factory=list)
     candidates_per_gpu: int = Field(1, ge=1, description="how many candidates may share one GPU in --parallel runs")
     heldout_fraction: float = Field(0.0, ge=0.0, lt=1.0, description=(
@@ -127,6 +155,21 @@ class Profile(_Strict):
         "rest, `afr-box heldout` scores this part; 0 = no split"))
     plateau_threshold: int = Field(0, ge=0, description="scored candidates without improvement (or since the last "
                                    "literature event) after which the agent must go to the literature; 0 = off")
+    external_targets: list[ExternalTarget] = Field(default_factory=list, description=(
+        "published figures for this task with their sources, shown beside the repeats by `afr-box summary`"))
+
+    @field_validator("min_delta")
+    @classmethod
+    def _delta_non_negative(cls, value):
+        if value != "auto" and value < 0:
+            raise ValueError("min_delta must be >= 0 or auto")
+        return value
+
+    smoke: Smoke = Field(default_factory=Smoke, description="the budget of an agent's smoke runs (never a row)")
+    guidance: str = Field("", description=(
+        "prose for the agent's program: what the metric rewards, the sites, a calibration sequence, known failure "
+        "modes; a jinja2 template given the profile's fields (budget, metric, min_delta, ...), so numbers are "
+        "rendered from what is enforced, never copied"))
 
     @model_validator(mode="after")
     def _space_within_budget(self) -> "Profile":

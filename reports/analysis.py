@@ -1,74 +1,21 @@
 """What a campaign's kept candidates changed: the improvement path and mechanism attribution.
 
 Each candidate record holds its complete surface snapshot, so changes are read by comparing
-snapshots (never by trusting descriptions): the baseline's snapshot (candidate 0) is the
-reference for attribution, the previous best's for each step of the path. Files map to
-mechanism classes; knob files are compared key by key.
+snapshots (never by trusting descriptions: orchestrator/records/changes.py): the baseline's
+snapshot (candidate 0) is the reference for attribution, the previous best's for each step of
+the path. Files map to mechanism classes; knob files are compared key by key.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from afr_box.orchestrator.records.changes import CLASS_ORDER, Change, change_between
 from afr_box.orchestrator.records.layout import CampaignFolder
 from afr_box.orchestrator.records.models import CampaignMeta, ProposalRecord, load_or
 from afr_box.orchestrator.records.runlog import Row, baseline_row
-from afr_box.tasks.shared.hashing import hash_tree
 from afr_box.orchestrator.records.status import Status
-
-# Surface file (the part after the task folder, or under shared/) -> mechanism class.
-CLASSES = {
-    "knobs.yaml": "knobs",
-    "client.py": "client code",
-    "local_training.py": "client code",
-    "models.py": "architecture",
-    "aggregators.py": "aggregator",
-    "job.py": "job/recipe",
-    "recipes.py": "job/recipe",
-}
-CLASS_ORDER = ("knobs", "client code", "architecture", "aggregator", "job/recipe", "other")
-
-
-def mechanism(rel: str) -> str:
-    return CLASSES.get(rel.rsplit("/", 1)[-1], "other")
-
-
-@dataclass
-class Change:
-    files: list[str] = field(default_factory=list)          # surface files that differ
-    knobs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # knob -> (before, after)
-
-    @property
-    def classes(self) -> list[str]:
-        found = {mechanism(f) for f in self.files}
-        return [c for c in CLASS_ORDER if c in found]
-
-    def describe(self) -> str:
-        parts = [f"{k} {before!r} -> {after!r}" for k, (before, after) in sorted(self.knobs.items())]
-        parts += [f"{f} ({mechanism(f)})" for f in self.files if mechanism(f) != "knobs"]
-        return "; ".join(parts) or "no surface change"
-
-
-def _knobs(snapshot: Path) -> dict[str, Any]:
-    files = sorted(snapshot.glob("*/knobs.yaml"))
-    if not files:
-        return {}
-    try:
-        loaded = yaml.safe_load(files[0].read_text())
-    except yaml.YAMLError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def change_between(before: Path, after: Path) -> Change:
-    a, b = hash_tree(before) if before.is_dir() else {}, hash_tree(after) if after.is_dir() else {}
-    files = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
-    knobs_a, knobs_b = _knobs(before), _knobs(after)
-    knobs = {k: (knobs_a.get(k), knobs_b.get(k)) for k in set(knobs_a) | set(knobs_b) if knobs_a.get(k) != knobs_b.get(k)}
-    return Change(files=files, knobs=knobs)
 
 
 @dataclass

@@ -28,7 +28,8 @@ def campaign_row(folder: Path) -> dict[str, Any]:
     repeats = {r["candidate"]: r["mean"] for r in repeat_table(campaign.path)}
     wall = wall_time(rows)
     return {
-        "task": profile.task, "campaign": meta.name, "policy": meta.policy, "proposer": meta.proposer,
+        "task": profile.task, "campaign": meta.name, "policy": meta.policy,
+        "proposer": meta.proposer + (f" ({meta.sampler})" if meta.sampler else ""),
         "candidates": sum(r.status != Status.LITERATURE for r in rows),
         "kept": sum(r.status == Status.KEEP for r in rows),
         **{str(s): sum(r.status == s for r in rows) for s in sorted(FAILED)},

@@ -1,34 +1,42 @@
-"""`report.html`: the markdown report as one self-contained page (images inlined, no network)."""
+"""`report.html`: the markdown report as one self-contained page (images inlined, no network).
+
+Rows, reasons, knobs and diffs in the report are candidate text: a description is written by an
+agent, an error text by candidate code. The page therefore never carries their markup: the
+markdown is rendered with raw HTML disabled (markdown-it-py: `<img onerror=...>` becomes text,
+`javascript:` links are refused), the page around it is an autoescaped jinja2 template, and its
+Content-Security-Policy allows no script, no frame, no request (images only as inlined data).
+"""
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from afr_box.orchestrator.records.layout import REPORT_HTML
 
-STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-code, pre { background: #f6f8fa; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
-pre { padding: 0.8em; overflow-x: auto; }
-img { max-width: 100%; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
-"""
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 
 
-def write_html(campaign_dir: Path, markdown_text: str, title: str) -> Path:
-    import markdown
+def markdown_to_html(markdown_text: str) -> str:
+    """CommonMark + tables, raw HTML disabled: any markup in the text is shown as text."""
+    from markdown_it import MarkdownIt
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"], output_format="html")
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown_text)
+
+
+def write_html(campaign_dir: Path, markdown_text: str, title: str, extra_html: str = "",
+               out_name: str = REPORT_HTML) -> Path:
+    """`extra_html`: a section rendered (and escaped) by its own autoescaped template, appended to
+    the body (the agent's conversations: reports/conversation.py)."""
+    body = markdown_to_html(markdown_text)
     for png in sorted(Path(campaign_dir).glob("*.png")):
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         body = body.replace(f'src="{png.name}"', f'src="data:image/png;base64,{data}"')
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
-    out = Path(campaign_dir) / REPORT_HTML
+    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    page = env.get_template("report.html.j2").render(title=title, csp=CSP, body=Markup(body), extra=Markup(extra_html))
+    out = Path(campaign_dir) / out_name
     out.write_text(page, encoding="utf-8")
     return out

@@ -14,12 +14,17 @@ from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from afr_box.orchestrator.records.layout import PROGRESS_PLOT, REPEATS_PLOT, REPORT_MD
+from afr_box.orchestrator.records.layout import PROGRESS_PLOT, REPEATS_PLOT, REPORT_MD, ROUNDS_PLOT
 from afr_box.orchestrator.records.runlog import Row, baseline_row, best_row
 from afr_box.orchestrator.records.status import FAILED, ROW_STATUSES, Status
+from afr_box.reports.conversation import conversations_html
+from afr_box.reports.curves import plot_round_curves
 from afr_box.reports.html import write_html
 from afr_box.reports.plot import plot_progress
 from afr_box.reports.repeats_plot import plot_repeats
+from afr_box.tasks.shared.text import safe_text
+
+MAX_DIFF_CHARS = 200_000  # the best candidate's diff in the report (surface.diff keeps it whole)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 PHASE_ORDER = ("gate", "build", "train", "infer", "score", "verify")
@@ -50,6 +55,8 @@ class ReportContext:
     best_diff: str = ""                # unified diff of the best candidate vs the baseline
     integrity: dict[str, Any] = field(default_factory=dict)  # verified/violation counts, image ids
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate -> phase -> s
+    # candidate -> phase -> (peak anon bytes, peak page-cache bytes) of its container (resources.json)
+    memory: dict[str, dict[str, tuple]] = field(default_factory=dict)
     wall_seconds: Optional[float] = None  # campaign wall time; derived from the rows if None
     attacks: Optional[dict[str, Any]] = None  # attack-suite verdicts for this policy and task (attacks.json)
     path: list[Any] = field(default_factory=list)          # analysis.Step: each kept improvement
@@ -57,8 +64,18 @@ class ReportContext:
     repeats: list[dict[str, Any]] = field(default_factory=list)      # repeats.repeat_table rows
     heldout: list[dict[str, Any]] = field(default_factory=list)      # heldout.heldout_table rows
     heldout_fraction: float = 0.0
+    findings: str = ""                 # findings.md's table (afr-box finish): the report leads with it
+    noise: str = ""                    # the noise floor the reviews used
     environment: dict[str, Any] = field(default_factory=dict)
     attacks_note: str = ""             # why there are none, and the command that produces them
+    agent: Optional[Any] = None        # records.agent_usage.AgentTotals: the agent's campaign totals
+    totals: dict[str, str] = field(default_factory=dict)        # insights.totals
+    ideas: list[Any] = field(default_factory=list)              # insights.Idea: what did not help, by mechanism
+    next_steps: list[str] = field(default_factory=list)         # insights.next_steps
+    curves: dict[str, Any] = field(default_factory=dict)        # label -> RoundMetrics (baseline first)
+    curve_rows: list[dict[str, Any]] = field(default_factory=list)  # per curve: rounds, last values, diverged
+    y_min: Optional[float] = None      # progress.png y-range overrides (--y-min/--y-max)
+    y_max: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.score_convention not in CONVENTIONS:
@@ -67,8 +84,9 @@ class ReportContext:
 
 
 def cell(value: Any) -> str:
-    """A markdown table cell: one line, `|` escaped."""
-    return " ".join(str(value).splitlines()).replace("|", r"\|")
+    """A markdown table cell: one line, bounded, inert (safe_text), `|` escaped. Markup in it stays
+    text: report.html renders markdown with raw HTML disabled (reports/html.py)."""
+    return safe_text(value).replace("|", r"\|")
 
 
 def fmt_score(score: Optional[float]) -> str:
@@ -139,6 +157,18 @@ def _timings_table(timings: dict[str, dict[str, float]]) -> dict[str, Any]:
     return {"phases": phases, "rows": rows}
 
 
+def _memory_table(memory: dict[str, dict[str, tuple]]) -> dict[str, Any]:
+    seen = {p for phases in memory.values() for p in phases}
+    phases = [p for p in PHASE_ORDER if p in seen] + sorted(seen - set(PHASE_ORDER))
+
+    def mib(v) -> str:
+        return f"{v / 2 ** 20:.0f}" if v is not None else "?"
+
+    rows = [[cand] + [f"{mib(memory[cand][p][0])} / {mib(memory[cand][p][1])}" if p in memory[cand] else ""
+                      for p in phases] for cand in sorted(memory)]
+    return {"phases": phases, "rows": rows}
+
+
 def _integrity_items(integrity: dict[str, Any]) -> tuple[list, list]:
     """Split into scalar facts (a table) and collections (bulleted lists, e.g. image ids)."""
     scalars, lists = [], []
@@ -152,18 +182,36 @@ def _integrity_items(integrity: dict[str, Any]) -> tuple[list, list]:
     return scalars, lists
 
 
+def plain(value: Any) -> str:
+    """Candidate-derived text as inert text in a markdown cell: one line, `|` escaped, and the
+    characters HTML would read as markup (<, >, &) and markdown's emphasis/link/code marks as
+    entities, so a description shows as written and never becomes a tag or a link."""
+    text = cell(value)
+    for ch, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("*", "&#42;"), ("_", "&#95;"),
+                       ("[", "&#91;"), ("]", "&#93;"), ("`", "&#96;")):
+        text = text.replace(ch, entity)
+    return text
+
+
 def render_report(campaign_dir: Path, context: ReportContext) -> Path:
-    """Write `progress.png` and `report.md` into `campaign_dir`; return the report's path."""
+    """Write `progress.png`, `rounds.png` and `report.md` into `campaign_dir`; return the report's path."""
     campaign_dir = Path(campaign_dir)
     ctx = context
+    wall = ctx.wall_seconds if ctx.wall_seconds is not None else wall_time(ctx.rows)
     plot_progress(ctx.rows, campaign_dir / PROGRESS_PLOT, ctx.metric_name,
-                  ctx.higher_is_better, f"{ctx.campaign}: {ctx.task_title}")
+                  ctx.higher_is_better, f"{ctx.campaign}: {ctx.task_title}", wall_s=wall,
+                  y_min=ctx.y_min, y_max=ctx.y_max)
+    curves_png = plot_round_curves(ctx.curves, campaign_dir / ROUNDS_PLOT, f"{ctx.campaign}: per-round curves")
+    if curves_png is None:
+        (campaign_dir / ROUNDS_PLOT).unlink(missing_ok=True)  # none to draw now: no stale picture
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), undefined=StrictUndefined,
                       autoescape=False, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters["cell"] = cell
     env.filters["score"] = fmt_score
+    env.filters["plain"] = plain
     scalars, lists = _integrity_items(ctx.integrity)
+    diff = safe_text(ctx.best_diff, limit=MAX_DIFF_CHARS, lines=True).rstrip("\n")  # candidate file text
     if ctx.repeats:
         base = next((r["candidate"] for r in ctx.repeats if r["baseline"]), "")
         plot_repeats({r["candidate"]: r["scores"] for r in ctx.repeats}, campaign_dir / REPEATS_PLOT,
@@ -173,15 +221,17 @@ def render_report(campaign_dir: Path, context: ReportContext) -> Path:
         summary=_summary(ctx),
         knobs=[(k, json.dumps(v) if not isinstance(v, str) else v)
                for k, v in sorted(ctx.best_knobs.items())],
-        diff=ctx.best_diff.rstrip("\n"),
-        fence=_fence(ctx.best_diff),
+        diff=diff,
+        fence=_fence(diff),
         failures=[r for r in ctx.rows if r.status in FAILED],
         literature=[r for r in ctx.rows if r.status == Status.LITERATURE],
         integrity_scalars=scalars,
         integrity_lists=lists,
         timings=_timings_table(ctx.timings),
+        memory=_memory_table(ctx.memory),
+        curves_png=curves_png is not None,
     )
     out = campaign_dir / REPORT_MD
     out.write_text(text, encoding="utf-8")
-    write_html(campaign_dir, text, f"afr-box campaign {ctx.campaign}")
+    write_html(campaign_dir, text, f"afr-box campaign {ctx.campaign}", conversations_html(campaign_dir, ctx.rows))
     return out

@@ -28,3 +28,8 @@ class RegistryError(SandboxError):
 class ClusterError(SandboxError):
     """The cluster cannot run candidates: unreachable, no node offers `afr_slot`, a node failed
     its preflight (the message names each node and what to fix), or a task died on its node."""
+
+
+class RunInterrupted(SandboxError):
+    """The executor was stopped (Ctrl-C, SIGTERM) while a container ran or before it started: the
+    container was killed and removed. The candidate is not logged; `--resume` reruns it."""

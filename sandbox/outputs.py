@@ -12,12 +12,18 @@ import os
 import stat
 from pathlib import Path
 
-from afr_box.sandbox.harness.paths import ALWAYS, OUTPUTS, PREDICTIONS
-
+from afr_box.sandbox.harness.paths import ALWAYS, OUTPUTS, PREDICTIONS, ROUND_METRICS
+from afr_box.sandbox.harness.round_metrics import MAX_BYTES, RoundMetricsError, parse_round_metrics
+from afr_box.tasks.shared.text import safe_text
 
 
 def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
-    """'' when `out` holds only what `phase` may write; otherwise the first problem found."""
+    """'' when `out` holds only what `phase` may write; otherwise the first problem found (names
+    escaped: a file name is candidate text, possibly not even UTF-8)."""
+    return safe_text(_first_problem(out, phase, eval_sites))
+
+
+def _first_problem(out: Path, phase: str, eval_sites: list[str]) -> str:
     allowed = OUTPUTS[phase] | ALWAYS
     site_files = {f"{site}.npy" for site in eval_sites}
     for folder, dirs, files in os.walk(out):
@@ -25,7 +31,7 @@ def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
         for name in sorted(dirs + files):
             rel = (rel_folder / name).as_posix()
             st = os.lstat(os.path.join(folder, name))
-            problem = _not_plain(os.path.join(folder, name), rel, st)
+            problem = not_plain(os.path.join(folder, name), rel, st)
             if problem:
                 return problem
             is_dir = stat.S_ISDIR(st.st_mode)
@@ -34,10 +40,24 @@ def check_outputs(out: Path, phase: str, eval_sites: list[str]) -> str:
             if not expected:
                 return f"unexpected {'folder' if is_dir else 'file'} {rel} in the {phase} outputs " \
                        f"(the harness writes only {', '.join(sorted(OUTPUTS[phase]))})"
+    return _check_round_metrics(out / ROUND_METRICS) if phase == "train" else ""
+
+
+def _check_round_metrics(path: Path) -> str:
+    """'' when round_metrics.json is absent or within its rules (finite numbers, bounded size):
+    the runner writes only such a file, so anything else was put there by candidate code."""
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:  # a plain file by now (checked above), read no further than the limit
+        data = f.read(MAX_BYTES + 1)
+    try:
+        parse_round_metrics(data)
+    except RoundMetricsError as exc:
+        return f"{ROUND_METRICS}: {exc}"
     return ""
 
 
-def _not_plain(path: str, rel: str, st: os.stat_result) -> str:
+def not_plain(path: str, rel: str, st: os.stat_result) -> str:
     """'' for a folder or a plain file with one link; otherwise what it is."""
     if stat.S_ISLNK(st.st_mode):
         return f"{rel} is a symlink (to {os.readlink(path)!r}); outputs must be plain files"
@@ -63,9 +83,9 @@ def pack_outputs(out: Path, limit_bytes: int) -> tuple[dict, str]:
         for name in sorted(dirs + files):
             full, rel = os.path.join(folder, name), (rel_folder / name).as_posix()
             st = os.lstat(full)
-            problem = _not_plain(full, rel, st)
+            problem = not_plain(full, rel, st)
             if problem:
-                return {}, problem
+                return {}, safe_text(problem)
             if stat.S_ISDIR(st.st_mode):
                 packed["dirs"].append(rel)
                 continue

@@ -14,11 +14,13 @@ for every provider.
 """
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
+from afr_box.sandbox.errors import RunInterrupted
 from afr_box.sandbox.spec import RunSpec
 
 Labels = dict[str, Optional[str]]  # value None: any value
@@ -49,15 +51,16 @@ class RunResult:
     fs_diff: list[str] = field(default_factory=list)
     log_tail: str = ""
     peak_memory_bytes: Optional[int] = None
-    out_exceeded: bool = False  # killed for writing more than the policy's out_size to /out
+    peak_anon_bytes: Optional[int] = None    # anonymous + tmpfs: what the memory limit bounds
+    peak_cache_bytes: Optional[int] = None   # page cache (data read through mmap): dropped under pressure
     # Where it ran, on a cluster: node, image reference pulled, GPUs, start/end (epoch seconds).
     placement: dict = field(default_factory=dict)
-    # A cluster node refused to carry /out back (a link, a special file): a violation, like check_outputs.
+    # /out could not be carried back (a link, a special file, a deep tree): a violation, like check_outputs.
     outputs_refused: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.out_exceeded
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,11 @@ class ImageStore(ABC):
     publishes = False  # True where images must be pushed to a registry before they can run
 
     @abstractmethod
-    def build_image(self, context: Path, dockerfile: str, tag: str,
-                    buildargs: dict[str, str], labels: dict[str, str]) -> str:
-        """Build `context` (whose content is exactly what the image may hold); return the image id."""
+    def build_image(self, context: Union[Path, bytes], dockerfile: str, tag: str,
+                    buildargs: dict[str, str], labels: dict[str, str], network: bool = False) -> str:
+        """Build `context` (whose content is exactly what the image may hold: a folder, or an
+        in-memory tar of it); return the image id. The build has no network unless `network` (only
+        the agent jail's package step asks for it; base and candidate images never do)."""
 
     @abstractmethod
     def import_rootfs(self, tarball: Path, repository: str, tag: str) -> None:
@@ -95,6 +100,19 @@ class ImageStore(ABC):
     @abstractmethod
     def remove_images(self, labels: Labels) -> int:
         """Remove every image carrying all these labels; return how many."""
+
+    @abstractmethod
+    def list_images(self, labels: Labels) -> list[ImageInfo]:
+        """Every image carrying all these labels."""
+
+    @abstractmethod
+    def remove_image(self, image_id: str) -> bool:
+        """Remove one image unless a container uses it; True when it was removed (or already gone)."""
+
+    @abstractmethod
+    def probe(self, image: str, command: list[str]) -> tuple[int, str]:
+        """Run `command` in `image` (no network, read-only, removed after) to learn what it holds;
+        (exit code, output). Trusted images only: the base and the OS images it is built on."""
 
     @abstractmethod
     def top_layer(self, image: str) -> Optional[dict[str, str]]:
@@ -124,16 +142,42 @@ class ImageStore(ABC):
 
 
 class Executor(ABC):
-    """Where hardened containers run."""
+    """Where hardened containers run.
+
+    `stop()` (Ctrl-C, SIGTERM) is shared by an executor and every executor made from it by
+    `for_another_slot`: runs in progress end within a second with RunInterrupted (their
+    containers killed), and any later `run` raises it before starting anything.
+    """
+
+    def __init__(self, stopping: Optional[threading.Event] = None):
+        self.stopping = stopping or threading.Event()
+
+    def stop(self) -> None:
+        """End every run of this executor and its slots now, and refuse new ones."""
+        self.stopping.set()
+
+    def check_not_stopped(self, spec: RunSpec) -> None:
+        if self.stopping.is_set():
+            raise RunInterrupted(f"{spec.name or spec.image}: not started, the run was stopped")
 
     @abstractmethod
     def run(self, spec: RunSpec, log_path: Path) -> RunResult:
         """Run `spec` to completion or timeout, write its log to `log_path`, remove the container,
-        and report the exit, the wall time and the filesystem diff."""
+        and report the exit, the wall time and the filesystem diff. Raises RunInterrupted when the
+        executor is (or gets) stopped: the container is killed and removed, nothing is reported."""
 
     @abstractmethod
     def remove_containers(self, labels: Labels) -> int:
         """Kill and remove every container carrying all these labels; return how many."""
+
+    @abstractmethod
+    def containers(self, labels: Labels) -> list[dict[str, str]]:
+        """The labels (plus "id", and "running": "True"/"False") of every container carrying all
+        these labels, running or not."""
+
+    @abstractmethod
+    def remove_container_ids(self, ids: list[str]) -> int:
+        """Kill and remove these containers (as `containers` lists them); return how many."""
 
     @abstractmethod
     def runtimes(self) -> set[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from afr_box.policies.schema import ContainerLimits, size_bytes
+from afr_box.sandbox import seccomp
 from afr_box.sandbox.harness.paths import OUT, TMP as TMPFS
 
 
@@ -56,13 +57,14 @@ def container_args(spec: RunSpec) -> dict[str, Any]:
         volumes={str(Path(m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
         network_mode="none",
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        security_opt=["no-new-privileges", f"seccomp={seccomp.profile_json()}"],
         pids_limit=spec.limits.pids_limit,
         mem_limit=spec.limits.memory,
         memswap_limit=spec.limits.memory,
         nano_cpus=int(spec.limits.cpus * 1e9),
         ipc_mode="private",
         ulimits=_ulimits(spec.limits),
+        log_config=_log_config(spec.limits),
         detach=True,
     )
     if spec.limits.runtime:
@@ -85,6 +87,15 @@ def _ulimits(limits: ContainerLimits) -> list:
             docker.types.Ulimit(name="core", soft=0, hard=0)]
 
 
+def _log_config(limits: ContainerLimits):
+    """The engine keeps at most log_size of a container's output: two files of half that, the older
+    dropped as the newer fills, so the latest output (where errors are) survives a flood."""
+    import docker.types
+
+    half = max(1, size_bytes(limits.log_size) // 2)
+    return docker.types.LogConfig(type="json-file", config={"max-size": str(half), "max-file": "2"})
+
+
 def out_mount(spec: RunSpec) -> Optional[Mount]:
     return next((m for m in spec.mounts if not m.read_only), None)
 
@@ -96,10 +107,15 @@ def describe(spec: RunSpec) -> dict[str, Any]:
     record = {k: v for k, v in args.items() if k not in ("detach",)}
     record["gpu_ids"] = list(spec.gpu_ids)
     record["timeout_s"] = spec.timeout_s
-    record["seccomp"] = "engine default profile"
+    # The profile by its id, not its 6 kB of JSON (sandbox/seccomp.py holds it).
+    record["security_opt"] = [opt if not opt.startswith("seccomp=") else f"seccomp={seccomp.profile_id()}"
+                              for opt in record["security_opt"]]
+    record["seccomp"] = (f"{seccomp.profile_id()}: the engine's default without capabilities, minus "
+                         f"{', '.join(sorted(seccomp.DENIED))}")
     record["runtime"] = spec.limits.runtime or "engine default (runc)"
     record["ulimits"] = {u["Name"]: u["Hard"] for u in args["ulimits"]}
-    record["out_quota_bytes"] = size_bytes(spec.limits.out_size)
+    record["out_fs"] = (f"tmpfs size={size_bytes(spec.limits.out_size)} nr_inodes={spec.limits.out_inodes}, "
+                        "nosuid,nodev,noexec (copied to the record as plain files after the run)")
     record["mounts"] = [{**asdict(m), "source": str(m.source)} for m in spec.mounts]
     record.pop("volumes", None)
     return record

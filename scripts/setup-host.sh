@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepare this machine for afr-box (idempotent): a Docker engine, debootstrap (to make the OS
-# base image without a registry), Debian's docker-registry (the cluster tests' loopback registry)
-# and a virtual environment with afr-box installed (with ray, for --cluster).
+# base image without a registry), Debian's docker-registry (the cluster tests' loopback registry),
+# Debian's chromium (the report tests look at report.html in a real headless browser) and a
+# virtual environment with afr-box installed (with ray, for --cluster, and the MLflow/TensorBoard
+# clients for export-tracking).
 # As root on Debian/Ubuntu it installs and starts what is missing; otherwise it checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 # A registry on loopback for the cluster tests (nodes pull images by digest); labs run their own.
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+# A headless browser: the tests open report.html in it and take a screenshot.
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing ${need_pkgs[*]}"
@@ -39,7 +43,7 @@ if [ ! -x "$VENV/bin/afr-box" ] || [ pyproject.toml -nt "$VENV/.afr-installed" ]
   "$VENV/bin/pip" install -q --upgrade pip setuptools wheel 2>&1 | grep -v WARNING || true
   # torch first, pinned: a range would pull a multi-GB build.
   "$VENV/bin/pip" install -q torch==2.13.0 2>&1 | grep -v WARNING || true
-  "$VENV/bin/pip" install -q -e ".[runtime,test,cluster]" 2>&1 | grep -v WARNING || true
+  "$VENV/bin/pip" install -q -e ".[runtime,test,cluster,mlflow,tensorboard]" 2>&1 | grep -v WARNING || true
   "$VENV/bin/afr-box" --help >/dev/null
   touch "$VENV/.afr-installed"
 fi

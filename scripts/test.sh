@@ -11,7 +11,7 @@ VENV=${AFR_VENV:-.venv}
 # even on two cores. Each file stays on one worker (--dist loadfile): module fixtures are shared.
 WORKERS=${AFR_TEST_WORKERS:-2}
 if [ "$WORKERS" -gt 0 ]; then
-  "$VENV/bin/pytest" -q -p no:cacheprovider -n "$WORKERS" --dist loadfile tests "$@"
+  "$VENV/bin/pytest" -q -p no:cacheprovider --durations=30 -n "$WORKERS" --dist loadfile tests "$@"
 else
-  "$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
+  "$VENV/bin/pytest" -q -p no:cacheprovider --durations=30 tests "$@"
 fi

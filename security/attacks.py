@@ -8,13 +8,18 @@ surface snapshots they describe.
     hardlinks: {"{task}/job.py": "{task}/client.py"}  second names for snapshot files
     raw_names: {"{task}": "<hex bytes>"}              a file whose name is these raw bytes
     pad: {"{task}/knobs.yaml": 20000000}              a file padded to this many bytes
+    sparse: {"{task}/knobs.yaml": 68719476736}        a file extended to this size with a hole (no blocks)
     edits: {"../sandbox/scorer.py": "..."}            file edits as an agent would propose them
+    after_gate: {"{task}/job.py": {prepend: x.py}}    written over the candidate's private copy once the
+                                                      gate has passed it, before the build (a racing proposer)
     expect: [crash]             run-time outcomes that count as blocked (a gate rejection always does)
     reason: <regex>             the outcome's reason must match it: blocked for the stated cause
     blocked_by: <what stops it>
 
 Every snapshot starts as the policy's complete baseline surface for the task, so an attack on
 a file outside the surface meets the gate, and one inside it meets the runtime defences.
+Whatever its outcome, what an attack leaves in the records must stay inert and bounded
+(security/inert.py): the suite checks that too.
 """
 from __future__ import annotations
 
@@ -54,14 +59,7 @@ class Attack:
         """The hostile snapshot under `dest` and the edits to propose with it."""
         snap = baseline_snapshot(task, policy, dest)
         sub = lambda rel: rel.replace("{task}", task)  # noqa: E731
-        for rel, how in (self.spec.get("files") or {}).items():
-            rel = sub(rel)
-            base = repo_file(rel).read_text() if repo_file(rel).is_file() else ""
-            if "text" in how:
-                text = how["text"]
-            else:
-                payload = (self.folder / (how.get("prepend") or how.get("append"))).read_text()
-                text = payload + "\n" + base if "prepend" in how else base + payload
+        for rel, text in self._texts("files", task).items():
             _write(snap / rel, text)
         for rel, target in (self.spec.get("symlinks") or {}).items():
             _replace_with(snap / sub(rel), lambda p, t=target: os.symlink(t, p))
@@ -74,8 +72,27 @@ class Attack:
         for rel, size in (self.spec.get("pad") or {}).items():
             with open(snap / sub(rel), "ab") as f:
                 f.write(b"#" * max(0, size - (snap / sub(rel)).stat().st_size))
+        for rel, size in (self.spec.get("sparse") or {}).items():
+            os.truncate(snap / sub(rel), size)
         edits = {sub(k): v for k, v in (self.spec.get("edits") or {}).items()}
         return snap, edits
+
+    def after_gate(self, task: str) -> dict[str, str]:
+        """{surface path: text} to write over the private copy after the gate passed it."""
+        return self._texts("after_gate", task)
+
+    def _texts(self, key: str, task: str) -> dict[str, str]:
+        """The files of `key` (files, after_gate): each a payload around the baseline file, or a text."""
+        texts = {}
+        for rel, how in (self.spec.get(key) or {}).items():
+            rel = rel.replace("{task}", task)
+            base = repo_file(rel).read_text() if repo_file(rel).is_file() else ""
+            if "text" in how:
+                texts[rel] = how["text"]
+            else:
+                payload = (self.folder / (how.get("prepend") or how.get("append"))).read_text()
+                texts[rel] = payload + "\n" + base if "prepend" in how else base + payload
+        return texts
 
     def verdict(self, status: str, reason: str) -> tuple[bool, str]:
         """(blocked, by what) for an outcome: the gate, or the stated defence when the reason
@@ -102,8 +119,8 @@ def _replace_with(path: Path, make) -> None:
     make(path)
 
 
-_KEYS = {"threat", "description", "files", "symlinks", "hardlinks", "raw_names", "pad", "edits",
-         "expect", "reason", "blocked_by"}
+_KEYS = {"threat", "description", "files", "symlinks", "hardlinks", "raw_names", "pad", "sparse", "edits",
+         "after_gate", "expect", "reason", "blocked_by"}
 
 
 def load_attack(folder: Path) -> Attack:
@@ -119,7 +136,7 @@ def load_attack(folder: Path) -> Attack:
     bad = set(spec["expect"]) - STATUSES
     if bad:
         raise AttackSuiteError(f"{where}: expect {sorted(bad)} is not one of {sorted(map(str, STATUSES))}")
-    for how in (spec.get("files") or {}).values():
+    for how in [*(spec.get("files") or {}).values(), *(spec.get("after_gate") or {}).values()]:
         payload = how.get("prepend") or how.get("append")
         if payload and not (folder / payload).is_file():
             raise AttackSuiteError(f"{where}: payload file {payload} is missing")

@@ -7,7 +7,10 @@
 - every candidate image still present is the recorded one: labels naming its surface and base,
   the base's layers plus one, and a top layer (read from the engine's storage, not a build
   context) holding exactly the surface snapshot's files, byte for byte.
-Images removed since (`afr-box clean --images`) are reported as not re-checked, not as failures.
+- the prepared data (and its held-out view) re-hashed in full against its manifest, and the
+  manifest still the one the campaign started with (data_checks.json).
+Images removed since (`afr-box clean --images`) are reported as not re-checked, not as failures;
+so is data no longer prepared on this machine.
 """
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ from afr_box.orchestrator.records.models import CampaignMeta, CandidateRecord, S
 from afr_box.orchestrator.records.runlog import Row, RunLog, RunLogError
 from afr_box.orchestrator.records.status import Status
 from afr_box.sandbox.provider import ImageStore
+from afr_box.orchestrator.records.files import read_json_or
+from afr_box.profiles.schema import load_profile
 from afr_box.tasks.shared.hashing import hash_tree, sha256_file
+from afr_box.tasks.shared.prepared import DataNotPreparedError, heldout_view, manifest_digest, verify_full
 
 
 @dataclass
@@ -111,13 +117,35 @@ def _image(folder: CampaignFolder, row: Row, base_id: str, images: ImageStore, r
                                f"({', '.join(extra[:5]) or 'files missing'})")
 
 
-def audit(path: Path, images: Optional[ImageStore]) -> AuditReport:
+def _data(folder: CampaignFolder, task: str, data_root: Path, report: AuditReport) -> None:
+    data_dir = data_root / task
+    if not (data_dir / "manifest.json").is_file():
+        report.notes.append(f"no prepared data at {data_dir}: the data was not re-checked (--data-root)")
+        return
+    started = [c for entry in read_json_or(folder.data_checks, []) for c in entry.get("checks", [])
+               if Path(c.get("folder", "")).name == task and c.get("manifest_sha256")]
+    try:
+        verify_full(data_dir)
+        fraction = load_profile(folder.profile).heldout_fraction if folder.profile.is_file() else None
+        if fraction:
+            verify_full(heldout_view(data_dir, fraction))
+    except DataNotPreparedError as exc:
+        report.problems.append(f"data: {exc}")
+        return
+    if started and started[0]["manifest_sha256"] != manifest_digest(data_dir):
+        report.problems.append(f"data: {data_dir} was prepared again since the campaign started "
+                               f"(manifest {manifest_digest(data_dir)[:16]}, campaign's {started[0]['manifest_sha256'][:16]})")
+
+
+def audit(path: Path, images: Optional[ImageStore], data_root: Optional[Path] = None) -> AuditReport:
     folder = CampaignFolder(Path(path))
     report = AuditReport(campaign=folder.path)
     try:
         meta = load(CampaignMeta, folder.meta)
         _settings(folder, meta, report)
         base_id = meta.base_image_id
+        if data_root is not None:
+            _data(folder, meta.task, Path(data_root), report)
     except RecordError as exc:
         report.problems.append(str(exc))
         base_id = ""

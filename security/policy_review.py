@@ -15,6 +15,7 @@ from afr_box.orchestrator.pipeline.phases import PHASE_IMAGES, phase_inputs, pha
 from afr_box.orchestrator.records.layout import CandidateFolder
 from afr_box.policies.schema import Policy, load_policy, policy_path
 from afr_box.profiles.schema import available_tasks, load_profile
+from afr_box.sandbox import seccomp
 from afr_box.sandbox.spec import describe
 from afr_box.tasks.shared.hashing import sha256_file
 from afr_box.tasks.shared.layout import TASKS_DIR, repo_file
@@ -26,9 +27,14 @@ RUNTIME_CHECKS = {
     "leftover processes": "nothing may be left running after job.py or the NVFlare run; the PID-1 init "
                           "kills and reports leftovers after every phase (violation)",
     "outputs": "each phase's /out holds only the files the harness writes, as plain files (violation otherwise)",
-    "out quota": "a phase writing more than out_size to /out is killed (violation)",
-    "scorer": "runs in the base image only; refuses a run with fewer rounds than the budget or more "
-              "parameters than max_model_params (violation)",
+    "out filesystem": "each container's /out is a tmpfs of out_size bytes and out_inodes files that the kernel "
+                      "enforces (writes past it fail); its plain files are copied to the record after the run",
+    "logs": "the engine keeps at most log_size of a container's output; the host reads a bounded tail",
+    "records": "candidate text (descriptions, error texts, file names) is truncated and stripped of control "
+               "characters before it enters a row, a record, the display or a report",
+    "scorer": "runs in the base image only; refuses a run with fewer rounds than the budget, more parameters "
+              "than max_model_params (every numeric array of the final weights, any dtype) or more bytes than "
+              "max_model_bytes (violation)",
     "verify": "no filesystem changes outside /tmp and /out; data hashes match the manifest; the image is the "
               "base plus one surface layer whose content hashes to the gated snapshot",
 }
@@ -70,7 +76,8 @@ def review(policy_ref: str, tasks: Optional[list[str]] = None) -> dict[str, Any]
         "sha256": sha256_file(policy_path(policy_ref)), "surface_globs": policy.surface,
         "surface_limits": policy.limits.model_dump(), "container_limits": policy.container.model_dump(),
         "always_on": ["read-only root filesystem", "network none", "all capabilities dropped", "no-new-privileges",
-                      "non-root user", "private IPC", "engine default seccomp profile",
+                      "non-root user", "private IPC",
+                      "afr-box's seccomp profile (the engine's default minus " + ", ".join(sorted(seccomp.DENIED)) + ")",
                       "non-dumpable harness processes", "PID-1 init that reaps and kills leftovers"],
         "gate_checks": GATE_CHECKS, "runtime_checks": RUNTIME_CHECKS, "tasks": per_task,
     }
@@ -91,9 +98,10 @@ def render(data: dict[str, Any], attacks: Optional[dict] = None) -> str:
             lines.append(f"  container {phase}: image {c['image']}, user {c['user']}, command {' '.join(c['command'])}")
             lines += [f"      mount {m}" for m in c["mounts"]]
             lines.append(f"      tmpfs {c['tmpfs']}; read-only root {c['read_only']}; network {c['network_mode']}; "
-                         f"cap_drop {c['cap_drop']}; {', '.join(c['security_opt'])}; seccomp {c['seccomp']}")
+                         f"cap_drop {c['cap_drop']}; {', '.join(c['security_opt'])}")
             lines.append(f"      limits: memory {c['mem_limit']} (swap included), cpus {c['nano_cpus'] / 1e9:g}, "
-                         f"pids {c['pids_limit']}, ulimits {c['ulimits']}, /out quota {c['out_quota_bytes']} B, "
+                         f"pids {c['pids_limit']}, ulimits {c['ulimits']}, /out {c['out_fs']}, "
+                         f"log {c['log_config']['Config']['max-size']} B x {c['log_config']['Config']['max-file']}, "
                          f"timeout {c['timeout_s']:.0f} s, runtime {c['runtime']}, GPUs {c['gpu_ids'] or 'none'}")
         lines.append("")
     lines.append("Always on: " + ", ".join(data["always_on"]))

@@ -1,12 +1,64 @@
-"""Shared fixtures: the real data beside the repository, a real Docker engine, the base image."""
+"""Shared fixtures: the real data beside the repository, a real Docker engine, the base image.
+
+On a developer's partial machine a test whose prerequisite is missing (the real data in
+../shared/data, ray, Debian's docker-registry) is skipped with the reason. In CI (`CI` set to
+anything but 0/false/no) a missing prerequisite fails the run before any test, one line each, and
+any skip left is a failure: a thinned suite must not pass.
+"""
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HEART_SOURCE = SHARED_DATA / "flamby" / "fed_heart_disease"
+# What the suite needs besides a Docker engine, and how to get it.
+PREREQUISITES = {
+    "real FLamby Fed-Heart-Disease data": (lambda: HEART_SOURCE.is_dir(), f"expected at {HEART_SOURCE}"),
+    "real FLamby Fed-TCGA-BRCA data": (lambda: (SHARED_DATA / "flamby" / "fed_tcga_brca").is_dir(),
+                                       f"expected at {SHARED_DATA / 'flamby' / 'fed_tcga_brca'}"),
+    "real LEAF FEMNIST sample": (lambda: (SHARED_DATA / "leaf" / "femnist").is_dir(),
+                                 f"expected at {SHARED_DATA / 'leaf' / 'femnist'}"),
+    "ray (the cluster extra)": (lambda: importlib.util.find_spec("ray") is not None,
+                                "pip install -e '.[cluster]' (scripts/setup-host.sh does it)"),
+    "Debian's docker-registry": (lambda: shutil.which("docker-registry") is not None,
+                                 "apt-get install -y docker-registry (scripts/setup-host.sh does it)"),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_prerequisites() -> list[str]:
+    return [f"{name}: {how}" for name, (present, how) in PREREQUISITES.items() if not present()]
+
+
+def pytest_sessionstart(session):
+    if in_ci() and not hasattr(session.config, "workerinput"):  # the controller, once
+        missing = missing_prerequisites()
+        if missing:
+            pytest.exit("CI: missing prerequisite(s), the suite would only be thinned by skips:\n  "
+                        + "\n  ".join(missing), returncode=3)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome, report.longrepr = "failed", f"skipped in CI (a prerequisite is missing): {reason}"
+
+
+def pytest_collectreport(report):
+    if in_ci() and report.skipped:  # a whole module skipped at import (pytest.importorskip)
+        report.outcome = "failed"
 
 
 @pytest.fixture(scope="session")

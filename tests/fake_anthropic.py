@@ -1,131 +1,101 @@
-"""A local stand-in for Anthropic's Messages API, for tests (no real API is reachable here).
+"""A local stand-in for Anthropic's Messages API (`POST /v1/messages`, non-streaming), for tests.
 
-A real HTTP server on 127.0.0.1 that answers `POST /v1/messages` (non-streaming) with
-scripted turns, so the real `anthropic` client (pointed at it through `base_url`) does its
-real request building, response parsing and retrying. Each request consumes the next turn:
+Turns (see fake_api.py for how a script is played):
 
-    reply(...)             a 200 Message with the given content blocks
-    error(529)             an HTTP error with Anthropic's error body (the client retries 429/5xx)
+    reply(*blocks, stop_reason=..., cache_read=..., ...)   a 200 Message with these content blocks
+    error(529), error(400, "Your credit balance is too low...")   Anthropic's error body, with its
+                           request_id, and the `retry-after` header (seconds) the real API sends
     raw(200, b"not json")  any status and body (a broken reply)
-    a callable             called with the decoded request body; returns one of the above,
-                           so a turn can answer what the agent's tools returned
 
-Every request body is kept in `server.requests` for assertions.
+Blocks: text(...) (optionally with web-search citations), thinking(...), tool_use(...),
+server_tool_use(...), web_search_result(...), web_search_error(...).
 """
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import count
-from typing import Any, Callable, Union
+from typing import Any, Optional
 
-_ids = count(1)
+from fake_api import FakeAPI, Script, Turn, ids  # noqa: F401  (Script: for callers' annotations)
 
 
-@dataclass
-class Turn:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+def text(value: str, cite: Optional[list[str]] = None) -> dict:
+    block: dict[str, Any] = {"type": "text", "text": value}
+    if cite:
+        block["citations"] = [{"type": "web_search_result_location", "url": url, "title": f"page {i}",
+                               "cited_text": value[:40], "encrypted_index": "opaque"} for i, url in enumerate(cite)]
+    return block
 
 
-def text(value: str) -> dict:
-    return {"type": "text", "text": value}
+def thinking(value: str) -> dict:
+    return {"type": "thinking", "thinking": value, "signature": f"sig-{next(ids):06d}"}
 
 
 def tool_use(name: str, **tool_input: Any) -> dict:
-    return {"type": "tool_use", "id": f"toolu_fake{next(_ids):06d}", "name": name, "input": tool_input}
+    return {"type": "tool_use", "id": f"toolu_fake{next(ids):06d}", "name": name, "input": tool_input}
+
+
+def server_tool_use(query: str, tool_id: str = "") -> dict:
+    return {"type": "server_tool_use", "id": tool_id or f"srvtoolu_fake{next(ids):06d}", "name": "web_search",
+            "input": {"query": query}}
+
+
+def web_search_result(tool_id: str, *urls: str) -> dict:
+    return {"type": "web_search_tool_result", "tool_use_id": tool_id,
+            "content": [{"type": "web_search_result", "url": url, "title": f"result {i}", "encrypted_content": "opaque",
+                         "page_age": None} for i, url in enumerate(urls)]}
+
+
+def web_search_error(tool_id: str, code: str = "unavailable") -> dict:
+    return {"type": "web_search_tool_result", "tool_use_id": tool_id,
+            "content": {"type": "web_search_tool_result_error", "error_code": code}}
 
 
 def reply(*content: dict, stop_reason: str | None = None, input_tokens: int = 1200, output_tokens: int = 150,
-          model: str = "claude-sonnet-4-6", web_searches: int = 0) -> Turn:
+          cache_read: int = 0, cache_write: int = 0, model: str = "claude-sonnet-4-6", web_searches: int = 0) -> Turn:
     if stop_reason is None:
         stop_reason = "tool_use" if any(c["type"] == "tool_use" for c in content) else "end_turn"
-    usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                             "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": cache_write}
     if web_searches:
-        usage["server_tool_use"] = {"web_search_requests": web_searches}
-    message = {"id": f"msg_fake{next(_ids):06d}", "type": "message", "role": "assistant", "model": model,
+        usage["server_tool_use"] = {"web_search_requests": web_searches, "web_fetch_requests": 0}
+    message = {"id": f"msg_fake{next(ids):06d}", "type": "message", "role": "assistant", "model": model,
                "content": list(content), "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
     return Turn(200, json.dumps(message).encode())
 
 
-def error(status: int, message: str = "scripted failure") -> Turn:
-    kind = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error", 401: "authentication_error",
-            400: "invalid_request_error"}.get(status, "api_error")
-    body = {"type": "error", "error": {"type": kind, "message": message}}
-    # A tiny retry-after keeps the client's backoff short in tests.
-    return Turn(status, json.dumps(body).encode(), {"retry-after-ms": "20"})
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               500: "api_error", 529: "overloaded_error"}
+
+
+def error(status: int, message: str = "scripted failure", retry_after: Optional[int] = None,
+          retry_after_ms: Optional[int] = 20) -> Turn:
+    """Anthropic's error: {"type": "error", "error": {type, message}, "request_id"} and a request-id header.
+    `retry_after` (whole seconds, as the real API sends it on 429/529) replaces the tests' default tiny
+    `retry-after-ms`, which keeps the client's own backoff short."""
+    request_id = f"req_fake{next(ids):06d}"
+    body = {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id}
+    headers = {"request-id": request_id}
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    elif retry_after_ms is not None:
+        headers["retry-after-ms"] = str(retry_after_ms)
+    return Turn(status, json.dumps(body).encode(), headers)
 
 
 def raw(status: int, body: bytes) -> Turn:
     return Turn(status, body)
 
 
-Script = list[Union[Turn, Callable[[dict], Turn]]]
+class FakeAnthropic(FakeAPI):
+    route = "/v1/messages"
 
+    def beyond(self, request: dict) -> Turn:
+        return error(400, "fake server: script exhausted (the agent made more requests than scripted)")
 
-class FakeAnthropic:
-    """Start with `with FakeAnthropic(script) as api:`; `api.base_url` goes to the client."""
-
-    def __init__(self, script: Script):
-        self.script = list(script)
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def exhausted(self) -> bool:
-        return not self.script
-
-    def __enter__(self) -> "FakeAnthropic":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _next_turn(self, request: dict) -> Turn:
-        with self.lock:
-            self.requests.append(request)
-            if not self.script:
-                return error(400, "fake server: script exhausted (the agent made more requests than scripted)")
-            turn = self.script.pop(0)
-        return turn(request) if callable(turn) else turn
-
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                if self.path.split("?")[0] != "/v1/messages":
-                    turn = error(404, f"fake server: no route {self.path}")
-                else:
-                    request = json.loads(body)
-                    request["_headers"] = {k.lower(): v for k, v in self.headers.items()}
-                    turn = fake._next_turn(request)
-                self.send_response(turn.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(turn.body)))
-                self.send_header("request-id", f"req_fake{next(_ids):06d}")
-                for key, value in turn.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(turn.body)
-
-        return Handler
+    def no_route(self, path: str) -> Turn:
+        return error(404, f"fake server: no route {path}")
 
 
 def tool_results(request: dict) -> list[dict]:
@@ -141,3 +111,9 @@ def result_text(block: dict) -> str:
     if isinstance(content, list):
         return "".join(c.get("text", "") for c in content)
     return content
+
+
+def kickoff(request: dict) -> str:
+    """The text of the conversation's first user message (the candidate's kickoff)."""
+    first = request["messages"][0]["content"]
+    return first if isinstance(first, str) else "".join(b.get("text", "") for b in first)

@@ -27,6 +27,7 @@ from afr_box.tasks.shared.surface.aggregators import (
     CoordinateMedian,
     FedAdam,
     FedAvgM,
+    Scaffold,
     UniformFedAvg,
     WeightedFedAvg,
     build_aggregator,
@@ -149,9 +150,12 @@ def test_order_independence_bit_identical(name):
         aggregator = build_aggregator(name, server_lr=0.7)
         results = []
         for _ in range(2):  # two rounds, so stateful rules are covered too
-            models = [diff(clients[i][0], clients[i][1], clients[i][2]) for i in perm]
+            # SCAFFOLD's clients also report their control-variate change (here: a scaled diff)
+            extra = lambda c: {agg_mod.SCAFFOLD_DELTA_KEY: {k: 0.1 * v for k, v in c[1].items()}} if name == "scaffold" else {}
+            models = [diff(clients[i][0], clients[i][1], clients[i][2], **extra(clients[i])) for i in perm]
             out = run_round(aggregator, models)
             results.append({k: v.tobytes() for k, v in sorted(out.params.items())})
+            results.append(dict(sorted(out.meta.get(agg_mod.SCAFFOLD_GLOBAL_KEY, {}).items())))  # .npy bytes
         if reference is None:
             reference = results
         else:
@@ -239,16 +243,17 @@ def test_registry_and_build_aggregator():
         "fedavgm": FedAvgM,
         "fedadam": FedAdam,
         "median": CoordinateMedian,
+        "scaffold": Scaffold,
     }
     m = build_aggregator("fedavgm", server_lr=0.3, momentum=0.5)
     assert isinstance(m, FedAvgM) and (m.server_lr, m.momentum) == (0.3, 0.5)
     a = build_aggregator("fedadam", server_lr=0.02, betas=(0.8, 0.99), eps=1e-6)
     assert isinstance(a, FedAdam) and (a.server_lr, a.beta1, a.beta2, a.eps) == (0.02, 0.8, 0.99, 1e-6)
-    for name in ("weighted", "fedavg", "median"):
+    for name in ("weighted", "fedavg", "median", "scaffold"):
         inst = build_aggregator(name, server_lr=0.9)
         assert type(inst) is AGGREGATORS[name] and inst.server_lr == 0.9
         assert isinstance(inst, ModelAggregator)
-    with pytest.raises(ValueError, match="fedadam, fedavg, fedavgm, median, weighted"):
+    with pytest.raises(ValueError, match="fedadam, fedavg, fedavgm, median, scaffold, weighted"):
         build_aggregator("krum", server_lr=1.0)
 
 

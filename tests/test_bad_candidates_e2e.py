@@ -10,6 +10,8 @@ import pytest
 from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
 from afr_box.orchestrator.records.runlog import RunLog
 from afr_box.tasks.shared.layout import repo_file
+from isolation import run_name
+from task_campaign import one_seed_profile
 
 SURFACE = ["synthetic/knobs.yaml", "synthetic/client.py", "synthetic/job.py", "synthetic/models.py",
            "shared/aggregators.py", "shared/local_training.py", "shared/recipes.py"]
@@ -50,8 +52,8 @@ def bad_campaign(sandbox, data_root, tmp_path_factory):
              {"synthetic/knobs.yaml": repo_file("synthetic/knobs.yaml").read_text().replace("lr: 0.05", "lr: 0.1")})
     runs = tmp_path_factory.mktemp("runs")
     return run_campaign(CampaignOptions(task="synthetic", proposer="snapshots", snapshots=snaps, max_candidates=10,
-                                        policy="architecture-open", name="e2e-bad", runs_dir=runs,
-                                        data_root=data_root))
+                                        policy="architecture-open", name=run_name("e2e-bad"), runs_dir=runs,
+                                        data_root=data_root, profile=one_seed_profile("synthetic", runs)))
 
 
 def rows_by_description(folder: Path) -> dict:

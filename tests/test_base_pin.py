@@ -91,3 +91,25 @@ def test_resume_settings_default_to_the_campaigns_and_differences_need_force():
     with pytest.raises(CampaignError, match="policy_sha256 changed since it started"):
         check_same(meta, profile_sha256="p", policy="scalar-hpo", policy_sha256="other",
                    settings={"proposer": None, "seed": None, "max_candidates": None, "agent_model": None}, force=True)
+
+
+def test_resume_without_policy_takes_the_campaigns_and_another_is_refused(tmp_path):
+    """A campaign started with --policy architecture-open (heart's default is scalar-hpo) resumes
+    without --policy: the settings check passes (the run then stops at the missing data, before
+    anything runs); naming another policy is refused, saying so."""
+    from afr_box.orchestrator.campaign.loop import CampaignOptions, run_campaign
+    from afr_box.orchestrator.records.models import save
+    from afr_box.policies.schema import policy_path
+    from afr_box.profiles.schema import profile_path
+    from afr_box.tasks.shared.hashing import sha256_file
+    from afr_box.tasks.shared.prepared import DataNotPreparedError
+
+    folder = tmp_path / "runs" / "open"
+    folder.mkdir(parents=True)
+    save(_meta(name="open", policy="architecture-open", policy_sha256=sha256_file(policy_path("architecture-open")),
+               profile_sha256=sha256_file(profile_path("heart"))), folder / "campaign.json")
+    opts = dict(task="heart", name="open", resume=True, runs_dir=tmp_path / "runs", data_root=tmp_path / "no-data")
+    with pytest.raises(DataNotPreparedError):
+        run_campaign(CampaignOptions(**opts))
+    with pytest.raises(CampaignError, match=r"policy changed since it started \(architecture-open -> scalar-hpo\)"):
+        run_campaign(CampaignOptions(policy="scalar-hpo", **opts))

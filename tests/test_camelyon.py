@@ -15,7 +15,8 @@ import torch
 
 from afr_box.tasks.camelyon import bridge, predict
 from afr_box.tasks.shared.metrics.ranking import average_ranks, roc_auc
-from afr_box.tasks.shared.prepared import load_npz, sample, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import SiteData, verify_prepared
 from afr_box.tasks.shared.layout import repo_file
 from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.camelyon_format import SLIDES, write_camelyon_features
@@ -53,13 +54,13 @@ def test_centers_split_and_layout(prepared):
         assert set(slides[f"center{c}_test"]) == _expected(c, True)
     assert {k: (v["train"], v["test"]) for k, v in manifest["sites"].items()} == {"site-1": (4, 4), "site-2": (4, 3)}
     assert manifest["provenance"]["tables_are_flambys"] is False
-    train = load_npz(prepared / "train" / "site-1.npz")
+    train = load_part(prepared / "train" / "site-1")
     assert set(train) == {"x", "x_offsets", "y"}
     assert train["x"].dtype == np.float32 and train["x"].shape[1] == 2048
     assert train["x_offsets"][0] == 0 and train["x_offsets"][-1] == len(train["x"])
-    assert set(load_npz(prepared / "test_inputs" / "site-2.npz")) == {"x", "x_offsets"}
+    assert set(load_part(prepared / "test_inputs" / "site-2")) == {"x", "x_offsets"}
     labels = {n: l for n, l, _ in SLIDES}
-    y = load_npz(prepared / "test_labels" / "site-1.npz")["y"]
+    y = load_part(prepared / "test_labels" / "site-1")["y"]
     assert list(y) == [labels[n] for n in slides["center0_test"]]
 
 
@@ -73,13 +74,13 @@ def test_slide_order_and_tile_order_are_flambys(source, prepared):
     assert slides["center1_train"] == [s for s in order if s in _expected(1, False)]
     # each bag: the slide's tiles in np.random.default_rng(42).permutation order (FLamby's collate)
     raw = np.load(source / f"{slides['center1_train'][0]}.tif.npy")
-    train = load_npz(prepared / "train" / "site-2.npz")
-    assert np.array_equal(sample(train, "x", 0), raw[np.random.default_rng(42).permutation(len(raw))])
+    train = SiteData(prepared / "train" / "site-2")
+    assert np.array_equal(train.sample(0)["x"], raw[np.random.default_rng(42).permutation(len(raw))])
 
 
 def test_max_tiles_keeps_the_first_permuted_tiles(source, tmp_path):
     out = bridge.prepare(tmp_path / "camelyon", source=source, options={"max_tiles": 7})
-    train = load_npz(out / "train" / "site-1.npz")
+    train = load_part(out / "train" / "site-1")
     assert set(np.diff(train["x_offsets"])) == {7}
 
 
@@ -195,14 +196,14 @@ def test_virtual_padding_equals_flambys_zero_padding():
 
 def test_predict_feeds_one_bag_at_a_time(prepared):
     model = _models().build_model("deepmil").eval()
-    arrays = load_npz(prepared / "test_inputs" / "site-1.npz")
-    pred = predict.predict(model, arrays)
+    site = SiteData(prepared / "test_inputs" / "site-1")
+    pred = predict.predict(model, site)
     assert pred.shape == (4,) and pred.dtype == np.float32
     with torch.no_grad():
-        second = model(torch.from_numpy(sample(arrays, "x", 1)).unsqueeze(0))
+        second = model(torch.from_numpy(site.sample(1)["x"]).unsqueeze(0))
     assert pred[1] == pytest.approx(float(second[0]), abs=1e-6)
     with pytest.raises(ValueError, match="x_offsets"):
-        predict.predict(model, {"x": arrays["x"]})
+        predict.predict(model, SiteData(prepared / "test_inputs" / "site-1", names=["x"]))
 
 
 def test_the_fixture_signal_is_learnable(prepared):
@@ -210,9 +211,9 @@ def test_the_fixture_signal_is_learnable(prepared):
     model = _models().build_model("deepmil")
     bags, ys = [], []
     for site in ("site-1", "site-2"):
-        train = load_npz(prepared / "train" / f"{site}.npz")
-        bags += [torch.from_numpy(sample(train, "x", i)) for i in range(len(train["y"]))]
-        ys.append(torch.from_numpy(train["y"]))
+        train = SiteData(prepared / "train" / site)
+        bags += [torch.from_numpy(train.sample(i)["x"]) for i in range(len(train))]
+        ys.append(torch.from_numpy(train.batch(np.arange(len(train)))["y"]))
     x, y = torch.nn.utils.rnn.pad_sequence(bags, batch_first=True), torch.cat(ys)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(30):
@@ -222,5 +223,5 @@ def test_the_fixture_signal_is_learnable(prepared):
         opt.step()
     model.eval()
     for site in ("site-1", "site-2"):
-        pred = predict.predict(model, load_npz(prepared / "test_inputs" / f"{site}.npz"))
-        assert score(load_npz(prepared / "test_labels" / f"{site}.npz")["y"], pred) == 1.0
+        pred = predict.predict(model, SiteData(prepared / "test_inputs" / site))
+        assert score(load_part(prepared / "test_labels" / site)["y"], pred) == 1.0

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from afr_box.tasks.celeba import bridge
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.celeba_format import write_celeba
 from task_campaign import assert_scored_in_hardened_containers, run_short_campaign
@@ -43,12 +44,12 @@ def test_prepares_images_labels_and_grouping(source, tmp_path):
         "test/all_data_niid_05_keep_5_test_9.json", "train/all_data_niid_05_keep_5_train_9.json"]
     raw = _shards(source, "test")
     for site, users in groups.items():
-        x = load_npz(out / "test_inputs" / f"{site}.npz")["x"]
-        y = load_npz(out / "test_labels" / f"{site}.npz")["y"]
+        x = load_part(out / "test_inputs" / site)["x"]
+        y = load_part(out / "test_labels" / site)["y"]
         assert x.dtype == np.uint8 and x.shape[1:] == (84, 84, 3) and y.dtype == np.int64
         assert y.tolist() == [int(v) for u in users for v in raw[u]["y"]]
         assert manifest["sites"][site]["test"] == len(y)
-    assert set(load_npz(out / "test_inputs" / "site-1.npz")) == {"x"}
+    assert set(load_part(out / "test_inputs" / "site-1")) == {"x"}
 
 
 def test_images_equal_leafs_own_loading(source, tmp_path):
@@ -59,7 +60,7 @@ def test_images_equal_leafs_own_loading(source, tmp_path):
     first = sorted(_shards(source, "train"))[0]
     name = _shards(source, "train")[first]["x"][0]
     leaf = np.array(Image.open(source / "raw" / "img_align_celeba" / name).resize((84, 84)).convert("RGB"))
-    np.testing.assert_array_equal(load_npz(out / "train" / "site-1.npz")["x"][0], leaf)
+    np.testing.assert_array_equal(load_part(out / "train" / "site-1")["x"][0], leaf)
 
 
 def test_preparation_is_deterministic(source, tmp_path):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from pathlib import Path
 
 import click
 import pytest
@@ -40,7 +42,7 @@ def test_every_command_is_listed_and_reachable():
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"campaign", "bench", "clean", "replay", "repeat", "heldout", "export", "compare", "report", "tasks",
             "image build", "image os", "data prepare", "policy review", "policy diff", "audit",
-            "workspace init", "workspace reset", "try", "status", "literature start", "literature finish",
+            "workspace init", "workspace reset", "check", "try", "status", "literature start", "literature finish",
             "literature log"} <= names
     top = CliRunner().invoke(main, ["--help"]).output
     assert "Exit codes: 0 ok, 1 a check failed, 2 bad input" in top
@@ -155,3 +157,59 @@ def test_a_malformed_campaign_json_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     line, = result.output.strip().splitlines()
     assert line.startswith("error: ") and "campaign.json" in line and "task" in line
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_command_lines() -> tuple[list[str], list[str]]:
+    """The `afr-box ...` commands the README shows: full lines of its code blocks (continuations
+    joined, comments dropped), and inline code spans (which may name a command without its arguments)."""
+    text = README.read_text()
+    lines = []
+    for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if line.startswith("afr-box "):
+                lines.append(line)
+    spans = [span for span in re.findall(r"`(afr-box [^`]+)`", text) if span not in lines]
+    return list(dict.fromkeys(lines)), list(dict.fromkeys(spans))
+
+
+README_LINES, README_SPANS = readme_command_lines()
+
+
+def _concrete(line: str) -> list[str]:
+    """A README line as argv: `[--images]` is an optional part (kept), <placeholders> become a word."""
+    line = re.sub(r"\[([^\]]+)\]", r"\1", line)
+    line = re.sub(r"<[^>]+>", "X", line)
+    argv = [a for a in shlex.split(line)[1:] if a != "..."]
+    while argv and argv[0] in ("-v", "--verbose"):  # the group's own option
+        argv = argv[1:]
+    return argv
+
+
+def test_the_readme_shows_commands():
+    assert len(README_LINES) > 30 and len(README_SPANS) > 10
+    assert any("--keep-best" in line for line in README_LINES)
+
+
+@pytest.mark.parametrize("line", README_LINES)
+def test_every_command_line_the_readme_shows_parses(line, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        _parse(_concrete(line), tmp_path)
+    except click.UsageError as exc:
+        raise AssertionError(f"README: `{line}` does not parse: {exc.format_message()}") from None
+
+
+@pytest.mark.parametrize("span", README_SPANS)
+def test_every_command_and_flag_the_readme_names_exists(span):
+    argv = _concrete(span)
+    cmd = main
+    while isinstance(cmd, click.Group):
+        assert argv and argv[0] in cmd.commands, f"README: `{span}`: no command {argv[:1]} under {cmd.name}"
+        cmd, argv = cmd.commands[argv[0]], argv[1:]
+    known = {opt for p in cmd.params for opt in (*p.opts, *p.secondary_opts)}
+    for flag in (a.split("=")[0] for a in argv if a.startswith("-")):
+        assert flag in known, f"README: `{span}`: afr-box {cmd.name} has no {flag}"

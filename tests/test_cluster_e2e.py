@@ -37,9 +37,10 @@ from afr_box.sandbox.errors import ClusterError  # noqa: E402
 from afr_box.sandbox.images import find_base  # noqa: E402
 from afr_box.sandbox.ray.node import RAY_ASSIGNED, node_spec  # noqa: E402
 from afr_box.sandbox.providers import open_sandbox  # noqa: E402
-from afr_box.sandbox.ray.executor import SLOT  # noqa: E402
+from afr_box.sandbox.ray.executor import SLOT, task_options  # noqa: E402
 from afr_box.sandbox.registry import LoopbackRegistry  # noqa: E402
 from afr_box.sandbox.spec import RunSpec, container_args  # noqa: E402
+from isolation import own_snapshots  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
@@ -79,9 +80,11 @@ def ray_nodes():
 
 @pytest.fixture(scope="module")
 def short_heart(tmp_path_factory) -> Path:
-    """The heart profile with 1 round instead of 15: the same code paths in a fraction of the time."""
+    """The heart profile with 1 round instead of 15 and no noise-floor runs (tests of their own:
+    test_campaign_e2e, test_parallel_e2e): the same placement paths in a fraction of the time."""
     profile = yaml.safe_load(profile_path("heart").read_text())
     profile["budget"]["rounds"] = 1
+    profile["noise_seeds"] = 1
     path = tmp_path_factory.mktemp("profile") / "heart-short.yaml"
     path.write_text(yaml.safe_dump(profile))
     return path
@@ -117,9 +120,10 @@ class InspectWatcher:
 def campaigns(sandbox, heart_ready, ray_nodes, registry, short_heart, tmp_path_factory):
     """The same short heart campaign (same seeds) on the local provider and on the cluster."""
     runs = tmp_path_factory.mktemp("runs")
-    # Proposer seed 5, not the 0 of test_campaign_e2e: candidate images are content-addressed, and
-    # this module deletes one of its images while another test file may be running in parallel.
-    common = dict(task="heart", proposer="hpo", max_candidates=3, seed=5, profile=short_heart,
+    # Surfaces of this run's own (tests/isolation.py): this module deletes one of their images, and
+    # candidate images are content-addressed, so no other test (or test run) may share them.
+    own = own_snapshots("heart", tmp_path_factory.mktemp("snapshots"), [{"lr": 0.02}, {"lr": 0.005}])
+    common = dict(task="heart", proposer="snapshots", snapshots=own, max_candidates=3, profile=short_heart,
                   runs_dir=runs, data_root=heart_ready)
     local = run_campaign(CampaignOptions(name="local", parallel=1, **common))
     name = f"ray-{uuid.uuid4().hex[:8]}"
@@ -265,9 +269,11 @@ def test_preflight_names_the_node_without_the_data(sandbox, heart_ready, ray_nod
 
 
 def test_ray_gpu_ids_become_each_containers_device_request(ray_nodes):
-    """Two runs holding a (fake) GPU at the same time get different device ids, each from
-    ray.get_gpu_ids() inside its own task, translated by the provider's node code."""
-    gpu_node = ray_nodes.add_node(num_cpus=0, num_gpus=2, object_store_memory=STORE)
+    """Two runs holding a (fake) GPU at the same time get different device ids: each task is submitted
+    with the provider's own task options and translates its spec with the provider's node code
+    (node_spec reads ray.get_gpu_ids() inside the task); only the docker run itself, which needs a
+    real GPU, is left out."""
+    gpu_node = ray_nodes.add_node(num_cpus=0, num_gpus=2, resources={SLOT: 2}, object_store_memory=STORE)
     try:
         ray_nodes.wait_for_nodes()
 
@@ -284,17 +290,18 @@ def test_ray_gpu_ids_become_each_containers_device_request(ray_nodes):
 
         barrier = Barrier.remote()
 
-        @ray.remote(num_cpus=0, num_gpus=1)
+        @ray.remote
         def translate(spec, barrier):
             ray.get(barrier.arrive.remote())
             while ray.get(barrier.count_now.remote()) < 2:  # both hold their GPU now
                 time.sleep(0.05)
-            run = node_spec(spec, "registry/afr/cand@sha256:00", spec.mounts, ray.get_gpu_ids())
+            run = node_spec(spec, "registry/afr/cand@sha256:00", spec.mounts)
             return run.gpu_ids, container_args(run)["device_requests"][0]["DeviceIDs"]
 
         spec = RunSpec(image="sha256:00", command=["true"], mounts=[], limits=load_policy("scalar-hpo").container,
                        timeout_s=10, gpu_ids=[RAY_ASSIGNED])
-        (ids_a, dev_a), (ids_b, dev_b) = ray.get([translate.remote(spec, barrier), translate.remote(spec, barrier)],
+        task = translate.options(**task_options(spec))
+        (ids_a, dev_a), (ids_b, dev_b) = ray.get([task.remote(spec, barrier), task.remote(spec, barrier)],
                                                  timeout=120)
         assert ids_a == dev_a and ids_b == dev_b
         assert sorted(ids_a + ids_b) == ["0", "1"]  # never the same GPU

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from afr_box.tasks.femnist import bridge
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 from conftest import SHARED_DATA
 from fixtures.femnist_format import write_femnist
@@ -36,9 +37,9 @@ def test_fixture_prepares_with_writers_grouped_round_robin(tmp_path):
     assert groups["site-1"] == writers[0::3] and groups["site-3"] == writers[2::3]
     assert sorted(manifest["provenance"]["shards_sha256"]) == [
         f"{s}/all_data_{i}_niid_05_keep_0_{s}_9.json" for s in ("test", "train") for i in (0, 1)]
-    train = load_npz(out / "train" / "site-1.npz")
+    train = load_part(out / "train" / "site-1")
     assert train["x"].dtype == np.uint8 and train["x"].shape[1] == 784 and train["y"].dtype == np.int64
-    assert set(load_npz(out / "test_inputs" / "site-1.npz")) == {"x"}
+    assert set(load_part(out / "test_inputs" / "site-1")) == {"x"}
     # client 1 holds exactly its writers' samples, in writer order
     raw = {}
     for path in sorted((src / "train").glob("*.json")):
@@ -105,7 +106,7 @@ def test_real_sample_sizes(tmp_path):
     assert sum(t for t, _ in sizes.values()) == 14708 and sum(t for _, t in sizes.values()) == 1685
     assert manifest["provenance"]["users"] == 105 and len(manifest["provenance"]["shards_sha256"]) == 40
     assert sorted(len(g) for g in manifest["provenance"]["client_users"].values()) == [21] * 5
-    y = np.concatenate([load_npz(out / "train" / f"{s}.npz")["y"] for s in sizes])
+    y = np.concatenate([load_part(out / "train" / s)["y"] for s in sizes])
     assert y.min() == 0 and y.max() == 61
 
 

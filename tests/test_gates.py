@@ -154,6 +154,28 @@ def test_a_knobs_file_that_is_not_a_mapping_of_names_is_rejected(tmp_path, scala
     rejected(gate_snapshot(snap, "heart", scalar, heart), "knobs", "heart/knobs.yaml", fragment)
 
 
+BOMB = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (KNOBS + "notes:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()), "more than 8 aliases"),
+    (KNOBS + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32 levels"),
+])
+def test_a_knobs_file_is_loaded_with_alias_and_depth_limits(tmp_path, scalar, heart, text, fragment):
+    snap = snapshot(tmp_path, {"heart/knobs.yaml": text})
+    rejected(gate_snapshot(snap, "heart", scalar, heart), "knobs", "heart/knobs.yaml: YAML refused", fragment)
+
+
+def test_reports_show_a_hostile_knobs_file_without_expanding_it(tmp_path):
+    from afr_box.reports.analysis import change_between
+    from afr_box.reports.campaign_report import _knobs
+
+    bomb = snapshot(tmp_path, {"heart/knobs.yaml": BOMB}) / "heart" / "knobs.yaml"
+    assert _knobs(bomb) == {"knobs.yaml": "not shown: more than 8 aliases (an alias bomb expands exponentially)"}
+    assert change_between(tmp_path / "none", bomb.parent.parent).knobs == {}
+
+
 def test_a_snapshot_without_the_knobs_file_is_rejected(tmp_path, open_policy, heart):
     snap = snapshot(tmp_path, {"heart/client.py": CLIENT})
     rejected(gate_snapshot(snap, "heart", open_policy, heart), "knobs", "heart/knobs.yaml: missing")
@@ -339,3 +361,59 @@ def test_the_baseline_heart_surface_passes_its_own_gate(tmp_path, heart, policy_
              if any(glob_matches(g, rel) for g in policy.globs_for("heart"))}
     result = gate_snapshot(snapshot(tmp_path, files), "heart", policy, heart)
     assert result.ok, result.reason
+
+
+# --------------------------------------------------------------------------- what is built is what was gated
+
+
+def test_a_sparse_file_is_refused_from_its_size_before_a_byte_is_read(tmp_path, scalar, heart):
+    snap = snapshot(tmp_path, {"heart/knobs.yaml": KNOBS})
+    os.truncate(snap / "heart" / "knobs.yaml", 64 * 2**30)  # 64 GiB, a few blocks on disk
+    assert (snap / "heart" / "knobs.yaml").stat().st_blocks * 512 < 2**20
+    reason = rejected(gate_snapshot(snap, "heart", scalar, heart), "limits", "heart/knobs.yaml", "68719476736 bytes")
+    assert "allocated" not in reason
+
+
+def test_space_allocated_beyond_a_files_size_counts_too(tmp_path, scalar, heart):
+    import subprocess
+
+    snap = snapshot(tmp_path, {"heart/knobs.yaml": KNOBS})
+    # 32 MiB preallocated past the end (FALLOC_FL_KEEP_SIZE): the size stays that of the text
+    subprocess.run(["fallocate", "--keep-size", "-l", str(32 * 2**20), str(snap / "heart" / "knobs.yaml")], check=True)
+    assert (snap / "heart" / "knobs.yaml").stat().st_size == len(KNOBS)
+    rejected(gate_snapshot(snap, "heart", scalar, heart), "limits", "heart/knobs.yaml", "allocated on disk")
+
+
+def test_the_gate_hands_on_the_bytes_it_checked_with_edits_applied_in_memory(tmp_path, open_policy, heart):
+    from afr_box.orchestrator.gate.surface import surface_hash, working_copy, write_private_copy
+
+    snap = snapshot(tmp_path, {"heart/knobs.yaml": KNOBS, "heart/client.py": CLIENT})
+    result = gate_snapshot(snap, "heart", open_policy, heart, edits={"heart/job.py": JOB})
+    assert result.ok, result.reason
+    assert result.files == {"heart/knobs.yaml": KNOBS.encode(), "heart/client.py": CLIENT.encode(),
+                            "heart/job.py": JOB.encode()}
+    assert not (snap / "heart" / "job.py").exists()  # the proposal is never written to
+    copy = write_private_copy(tmp_path / "record" / "surface", result.files)
+    assert surface_hash(copy) == result.surface_hash
+    assert {oct(p.stat().st_mode & 0o777) for p in copy.rglob("*") if p.is_file()} == {"0o444"}
+    assert {oct(p.stat().st_mode & 0o777) for p in [copy, *copy.rglob("*")] if p.is_dir()} == {"0o555"}
+    work = working_copy(copy, tmp_path / "work")  # a proposer starts again from a kept candidate: writable
+    (work / "heart" / "knobs.yaml").write_text("lr: 2\n")
+    assert surface_hash(copy) == result.surface_hash
+
+
+def test_the_build_context_holds_exactly_the_gated_bytes():
+    import io
+    import tarfile
+
+    from afr_box.sandbox.images import candidate_context
+
+    files = {"heart/knobs.yaml": b"lr: 1\n", "shared/aggregators.py": b"X = 1\n"}
+    context = candidate_context(files)
+    assert candidate_context(dict(reversed(files.items()))) == context  # deterministic
+    with tarfile.open(fileobj=io.BytesIO(context)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == ["Dockerfile.candidate", "surface", "surface/heart", "surface/heart/knobs.yaml",
+                                   "surface/shared", "surface/shared/aggregators.py"]
+        assert tar.extractfile("surface/heart/knobs.yaml").read() == b"lr: 1\n"
+        assert {m.mode for m in members.values() if m.isfile()} == {0o644} and {m.uid for m in members.values()} == {0}

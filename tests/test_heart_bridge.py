@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from afr_box.tasks.heart import bridge
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,17 +35,17 @@ def test_sizes_features_and_labels(prepared):
     assert manifest["task"] == "heart"
     assert {k: (v["train"], v["test"]) for k, v in manifest["sites"].items()} == SIZES
     for site, (n_train, n_test) in SIZES.items():
-        train = load_npz(prepared / "train" / f"{site}.npz")
+        train = load_part(prepared / "train" / site)
         assert train["x"].shape == (n_train, 13) and train["x"].dtype == np.float32
         assert train["y"].shape == (n_train,) and train["y"].dtype == np.float32
         assert set(np.unique(train["y"])) <= {0.0, 1.0}
-        assert load_npz(prepared / "test_inputs" / f"{site}.npz")["x"].shape == (n_test, 13)
+        assert load_part(prepared / "test_inputs" / site)["x"].shape == (n_test, 13)
 
 
 def test_labels_kept_apart_from_inputs(prepared):
     for site in SIZES:
-        assert set(load_npz(prepared / "test_inputs" / f"{site}.npz")) == {"x"}
-        assert set(load_npz(prepared / "test_labels" / f"{site}.npz")) == {"y"}
+        assert set(load_part(prepared / "test_inputs" / site)) == {"x"}
+        assert set(load_part(prepared / "test_labels" / site)) == {"y"}
 
 
 def test_split_matches_sklearn_as_flamby_calls_it():
@@ -55,7 +56,7 @@ def test_split_matches_sklearn_as_flamby_calls_it():
 
 
 def test_per_center_normalisation_on_train_rows(prepared):
-    x = load_npz(prepared / "train" / "site-1.npz")["x"].astype(np.float64)
+    x = load_part(prepared / "train" / "site-1")["x"].astype(np.float64)
     assert np.allclose(x.mean(axis=0), 0.0, atol=1e-5)
     assert np.allclose(x.std(axis=0, ddof=1), 1.0, atol=1e-5)
 

@@ -20,7 +20,7 @@ def test_isic_baseline_scores_in_hardened_containers(sandbox, tmp_path):
                                       rounds=1, local_steps=1, batch_size=2)
     assert len(rows) == 1
     score = assert_scored_in_hardened_containers(folder, rows[0])
-    assert score["n_params"] == 4_017_796 + 42_016      # EfficientNet-b0, 8-class head, BN statistics
+    assert score["n_params"] == 4_017_796 + 42_016 + 49  # EfficientNet-b0, 8-class head, BN statistics and counters
     assert set(score["per_client"]) == {f"site-{i}" for i in range(1, 7)}
     assert 0.0 <= score["score"] <= 1.0
     assert (tmp_path / "afr-data" / "isic" / "train" / "assets" / pretrained.ASSET).is_file()

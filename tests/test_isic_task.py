@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from afr_box.tasks.isic import bridge, pretrained
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part, site_of
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.isic_format import write_isic_source
 from task_metric import task_metric
@@ -38,13 +39,13 @@ def test_layout_dtypes_and_split(prepared, source):
         rows = list(csv.DictReader(f))
     for k in range(6):
         site = f"site-{k + 1}"
-        train = load_npz(prepared / "train" / f"{site}.npz")
+        train = load_part(prepared / "train" / site)
         assert train["x"].shape == (2, 3, 224, 224) and train["x"].dtype == np.uint8
         expected = [int(r["target"]) for r in rows if r["fold2"] == f"train_{k}"]
         assert train["y"].tolist() == expected and train["y"].dtype == np.int64
-        test_x = load_npz(prepared / "test_inputs" / f"{site}.npz")
+        test_x = load_part(prepared / "test_inputs" / site)
         assert set(test_x) == {"x"} and test_x["x"].shape == (1, 3, 200, 200)
-        assert load_npz(prepared / "test_labels" / f"{site}.npz")["y"].tolist() == \
+        assert load_part(prepared / "test_labels" / site)["y"].tolist() == \
             [int(r["target"]) for r in rows if r["fold2"] == f"test_{k}"]
     assert not (prepared / "train" / "assets").exists()
 
@@ -57,7 +58,7 @@ def test_centre_crops_match_the_jpeg(prepared, source):
         pixels = np.asarray(img.convert("RGB"))
     h, w = pixels.shape[:2]
     crop = pixels[(h - 200) // 2:(h - 200) // 2 + 200, (w - 200) // 2:(w - 200) // 2 + 200].transpose(2, 0, 1)
-    assert np.array_equal(load_npz(prepared / "test_inputs" / "site-1.npz")["x"][0], crop)
+    assert np.array_equal(load_part(prepared / "test_inputs" / "site-1")["x"][0], crop)
     # a shorter side of 223 (resize_images.py rounding down) repeats its last row
     padded = bridge._centre_crop(np.arange(223 * 299 * 3).reshape(223, 299, 3), 224)
     assert padded.shape == (224, 224, 3) and np.array_equal(padded[-1], padded[-2])
@@ -141,7 +142,7 @@ def test_weights_npz_with_imagenet_head_become_an_asset(source, tmp_path):
     arrays = _b0_arrays(1000)
     np.savez(tmp_path / "b0.npz", **arrays)
     out = bridge.prepare(tmp_path / "isic", source=source, options={**SUBSET, "weights": str(tmp_path / "b0.npz")})
-    asset = load_npz(out / "train" / "assets" / pretrained.ASSET)
+    asset = dict(np.load(out / "train" / "assets" / pretrained.ASSET))
     assert set(asset) == {pretrained.PREFIX + k for k in arrays if not k.startswith("_fc.")}
     assert np.array_equal(asset["base_model._conv_stem.weight"], arrays["_conv_stem.weight"])
 
@@ -245,7 +246,7 @@ def test_balanced_accuracy_rejects_malformed_predictions():
         score(np.array([0.0, 1.0]), np.zeros((2, 8)))
 
 
-def test_predict_normalises_like_flamby():
+def test_predict_normalises_like_flamby(tmp_path):
     torch = pytest.importorskip("torch")
     from afr_box.tasks.isic import predict
 
@@ -256,6 +257,6 @@ def test_predict_normalises_like_flamby():
         seen.append(batch)
         return torch.zeros(len(batch), 8)
 
-    out = predict.predict(model, {"x": x})
+    out = predict.predict(model, site_of(tmp_path, x=x))
     assert out.shape == (40, 8) and max(len(b) for b in seen) <= predict.BATCH
     assert torch.allclose(seen[0][0, :, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))

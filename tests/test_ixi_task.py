@@ -10,7 +10,8 @@ import pytest
 
 from afr_box.tasks.ixi import bridge
 from afr_box.tasks.ixi.flamby_split import SPLIT
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part, site_of
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 from fixtures.ixi_format import write_ixi_source
 from task_metric import task_metric
@@ -43,16 +44,16 @@ def test_layout_shapes_and_split(prepared):
     assert manifest["sites"] == {f"site-{i}": {"train": 2, "test": 1} for i in (1, 2, 3)}
     assert manifest["provenance"]["centers"] == ["Guys", "HH", "IOP"]
     for site in ("site-1", "site-2", "site-3"):
-        train = load_npz(prepared / "train" / f"{site}.npz")
+        train = load_part(prepared / "train" / site)
         assert train["x"].shape == (2, 1, 48, 60, 48) and train["x"].dtype == np.float32
         assert train["y"].shape == (2, 48, 60, 48) and train["y"].dtype == np.uint8
         assert set(np.unique(train["y"])) == {0, 1}
-        assert set(load_npz(prepared / "test_inputs" / f"{site}.npz")) == {"x"}
-        assert set(load_npz(prepared / "test_labels" / f"{site}.npz")) == {"y"}
+        assert set(load_part(prepared / "test_inputs" / site)) == {"x"}
+        assert set(load_part(prepared / "test_labels" / site)) == {"y"}
 
 
 def test_each_volume_is_z_scored(prepared):
-    x = load_npz(prepared / "train" / "site-2.npz")["x"].astype(np.float64)
+    x = load_part(prepared / "train" / "site-2")["x"].astype(np.float64)
     for volume in x:
         assert abs(volume.mean()) < 1e-5 and abs(volume.std() - 1.0) < 1e-5
 
@@ -168,7 +169,7 @@ def test_dice_rejects_malformed_predictions():
         score(y, np.full((2, 2, 2, 2), np.nan))
 
 
-def test_predict_feeds_small_batches_and_keeps_the_brain_channel():
+def test_predict_feeds_small_batches_and_keeps_the_brain_channel(tmp_path):
     torch = pytest.importorskip("torch")
     from afr_box.tasks.ixi import predict
 
@@ -178,5 +179,5 @@ def test_predict_feeds_small_batches_and_keeps_the_brain_channel():
         seen.append(len(x))
         return torch.stack([torch.zeros_like(x[:, 0]), torch.ones_like(x[:, 0])], dim=1)
 
-    out = predict.predict(model, {"x": np.zeros((5, 1, 4, 4, 4), np.float32)})
+    out = predict.predict(model, site_of(tmp_path, x=np.zeros((5, 1, 4, 4, 4), np.float32)))
     assert out.shape == (5, 4, 4, 4) and np.all(out == 1.0) and max(seen) <= predict.BATCH

@@ -103,3 +103,51 @@ def test_policy_refuses_root_user(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="container.user"):
         load_policy(str(path))
+
+
+def test_findings_defaults_in_every_shipped_profile():
+    """Selection on a validation part, noise-aware keeps: every profile says so (tcga cannot split)."""
+    for task in available_tasks():
+        p = load_profile(task)
+        assert p.min_delta == "auto" and p.noise_seeds == 3, task
+        assert p.heldout_fraction == (0.0 if task == "tcga" else 0.3), task
+        text = (PROFILES_DIR / f"{task}.yaml").read_text()
+        if task == "tcga":
+            assert "site-6 has 11 test patients with a single event" in text  # says why there is no split
+
+
+def test_old_profile_copies_keep_their_meaning(tmp_path):
+    """A campaign's own profile.yaml from before these fields loads as it ran: no split, no floor, delta 0."""
+    spec = yaml.safe_load((PROFILES_DIR / "heart.yaml").read_text())
+    for key in ("min_delta", "noise_seeds", "heldout_fraction"):
+        spec.pop(key)
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    p = load_profile(path)
+    assert (p.min_delta, p.noise_seeds, p.heldout_fraction) == (0.0, 1, 0.0)
+    spec["min_delta"] = -0.1
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="min_delta"):
+        load_profile(path)
+
+
+@pytest.mark.parametrize("task", ["heart", "tcga", "synthetic", "femnist"])
+def test_architecture_open_variant_is_the_same_budget_with_code_level_knobs(task):
+    import importlib.util
+
+    from afr_box.tasks.shared.layout import repo_file
+    from afr_box.tasks.shared.surface.aggregators import AGGREGATORS
+
+    base = load_profile(task)
+    variant = load_profile(PROFILES_DIR / "variants" / f"{task}-architecture-open.yaml")
+    same = {"search_space", "title", "default_policy"}
+    assert variant.model_dump(exclude=same) == base.model_dump(exclude=same)  # a same-budget control
+    assert variant.default_policy == "architecture-open"
+    base_dims = [d for d in base.search_space if d.knob != "aggregator"]
+    assert all(d in variant.search_space for d in base_dims)
+    spec = importlib.util.spec_from_file_location(f"{task}_models", repo_file(f"{task}/models.py"))
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    dims = {d.knob: d for d in variant.search_space}
+    assert set(dims["model"].choices) == set(models.MODELS)
+    assert "scaffold" in dims["aggregator"].choices and set(dims["aggregator"].choices) <= set(AGGREGATORS)

@@ -15,8 +15,9 @@ from afr_box.sandbox.gpus import resolve_gpus
 from afr_box.sandbox.images import candidate_tag
 from afr_box.sandbox.harness.run_file import RunFile
 from afr_box.sandbox.harness.runner import check_job
-from afr_box.sandbox.harness.scorer import ScoreRefused, score
-from afr_box.sandbox.spec import Mount, RunSpec, container_args
+from afr_box.sandbox.harness.scorer import ScoreRefused, count_params, score, weights_digest
+from afr_box.sandbox import seccomp
+from afr_box.sandbox.spec import Mount, RunSpec, container_args, describe
 
 
 def spec(**kw) -> RunSpec:
@@ -29,7 +30,8 @@ def spec(**kw) -> RunSpec:
 def test_every_container_is_hardened():
     args = container_args(spec())
     assert args["read_only"] is True and args["network_mode"] == "none" and args["cap_drop"] == ["ALL"]
-    assert args["security_opt"] == ["no-new-privileges"] and args["user"] == "10001:10001"
+    assert args["security_opt"][0] == "no-new-privileges" and args["user"] == "10001:10001"
+    assert args["security_opt"][1] == f"seccomp={seccomp.profile_json()}"
     assert args["pids_limit"] > 0 and args["mem_limit"] == args["memswap_limit"]
     assert args["tmpfs"]["/tmp"].startswith("rw,") and "size=" in args["tmpfs"]["/tmp"]
     assert args["volumes"]["/tmp/d"]["mode"] == "ro" and args["volumes"]["/tmp/o"]["mode"] == "rw"
@@ -100,7 +102,8 @@ def scorer_inputs(tmp_path, convention="per_client_mean", rounds=3, preds=None, 
     y = {"site-1": [1, 0, 1, 1], "site-2": [0, 0]}
     p = preds or {"site-1": [0.9, 0.2, 0.1, 0.8], "site-2": [0.1, 0.7]}
     for site in y:
-        np.savez(labels / f"{site}.npz", y=np.array(y[site], dtype=np.float32))
+        (labels / site).mkdir()
+        np.save(labels / site / "y.npy", np.array(y[site], dtype=np.float32))
         np.save(pred / f"{site}.npy", np.array(p[site], dtype=np.float32))
     return run, train, pred, labels
 
@@ -110,7 +113,69 @@ def test_scorer_conventions(tmp_path):
     assert score(*scorer_inputs(tmp_path / "a"))["score"] == pytest.approx(0.625)
     rec = score(*scorer_inputs(tmp_path / "b", convention="pooled"))
     assert rec["score"] == pytest.approx(4 / 6) and rec["per_client"] == {"site-1": 0.75, "site-2": 0.5}
-    assert rec["n_params"] == 14
+    assert rec["n_params"] == 15  # w, b and the int64 step counter: every numeric array counts
+    assert len(rec["weights_sha256"]) == 64
+
+
+def model_with(tmp_path, cap=100, max_bytes=None, **arrays):
+    """scorer inputs whose model.npz holds `arrays` (and a budget with these caps)."""
+    run, train, pred, labels = scorer_inputs(tmp_path, n_params_cap=cap)
+    np.savez(train / "model.npz", **arrays)
+    if max_bytes:
+        run = run.model_copy(update={"budget": {**run.budget, "max_model_bytes": max_bytes}})
+    return run, train, pred, labels
+
+
+@pytest.mark.parametrize("arrays,message", [
+    # 5x the cap as int8 "weights" dequantised in forward: once counted as 14 parameters
+    ({"w": np.zeros(13, np.float32), "codes": np.ones(500, np.int8)}, "513 parameters > max_model_params 100"),
+    # raw training rows smuggled to the inference container in an int32 buffer
+    ({"w": np.zeros(13, np.float32), "rows": np.zeros((30, 13), np.int32)}, "403 parameters"),
+    ({"mask": np.ones(200, bool)}, "200 parameters"),
+    # one element, a megabyte: a void record is not a weight
+    ({"blob": np.zeros(1, dtype="V1000000")}, r"dtype '\|V1000000'"),
+    ({"names": np.array(["a" * 1000])}, "dtype '<U1000'"),
+])
+def test_the_parameter_cap_counts_every_numeric_array(tmp_path, arrays, message):
+    with pytest.raises(ScoreRefused, match=message) as err:
+        score(*model_with(tmp_path, **arrays))
+    assert err.value.kind == "budget"
+
+
+def test_the_byte_cap_refuses_wide_dtypes_within_the_parameter_cap(tmp_path):
+    wide = {"w": np.zeros(90, np.complex128)}  # 90 parameters (cap 100) but 1440 bytes > 8 per allowed one
+    assert count_params(model_with(tmp_path / "a", **wide)[1] / "model.npz") == (90, 1440)
+    with pytest.raises(ScoreRefused, match="1440 bytes > max_model_bytes 800"):
+        score(*model_with(tmp_path / "b", **wide))
+    assert score(*model_with(tmp_path / "c", w=np.zeros(90, np.float64)))["n_params"] == 90
+    with pytest.raises(ScoreRefused, match="720 bytes > max_model_bytes 400"):  # a profile's own byte cap
+        score(*model_with(tmp_path / "d", max_bytes=400, w=np.zeros(90, np.float64)))
+    assert score(*model_with(tmp_path / "e", max_bytes=400, w=np.zeros(90, np.float32)))["n_params"] == 90
+
+
+def test_an_array_larger_than_its_header_says_is_refused_before_it_is_read(tmp_path):
+    import io
+    import zipfile
+
+    run, train, pred, labels = scorer_inputs(tmp_path)
+    member = io.BytesIO()
+    np.save(member, np.zeros(13, np.float32))
+    with zipfile.ZipFile(train / "model.npz", "w", zipfile.ZIP_DEFLATED) as zf:  # 13 floats, then 50 MB of zeros
+        zf.writestr("w.npy", member.getvalue() + bytes(50 * 2 ** 20))
+    with pytest.raises(ScoreRefused, match="w.npy: 52428980 bytes for a <f4 array of shape \\(13,\\)") as err:
+        score(run, train, pred, labels)
+    assert err.value.kind == "output"
+
+
+def test_the_weights_digest_is_the_arrays_not_the_archive(tmp_path):
+    import time
+
+    np.savez(tmp_path / "a.npz", w=np.arange(4.0), b=np.ones(1))
+    time.sleep(2.1)  # zip entries carry a 2-second timestamp
+    np.savez(tmp_path / "b.npz", b=np.ones(1), w=np.arange(4.0))
+    np.savez(tmp_path / "c.npz", w=np.arange(4.0) + 1e-12, b=np.ones(1))
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
+    assert weights_digest(tmp_path / "a.npz") == weights_digest(tmp_path / "b.npz") != weights_digest(tmp_path / "c.npz")
 
 
 @pytest.mark.parametrize("kw,kind,message", [
@@ -134,3 +199,25 @@ def test_surface_resolves_to_real_files():
 
 def test_candidate_tag_is_content_addressed():
     assert candidate_tag("heart", "ab" * 32) == "afr-cand:heart-" + "ab" * 8
+
+
+def test_the_seccomp_profile_is_the_engine_default_minus_the_denied_calls():
+    profile = seccomp.profile()
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    allowing = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+    for name in ("io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv",
+                 "userfaultfd", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "pidfd_getfd"):
+        assert name in seccomp.DENIED and name not in allowing
+    refused = next(r for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ERRNO" and "ptrace" in r["names"])
+    assert refused["errnoRet"] == 1 and set(refused["names"]) == set(seccomp.DENIED)
+    # what a training job needs stays open; what needs a capability stays shut
+    assert {"read", "mmap", "futex", "clone", "execve", "socket", "getrandom", "ioctl", "epoll_wait"} <= allowing
+    assert not {"mount", "unshare", "setns", "kexec_load", "init_module", "chroot"} & allowing
+    clone = next(r for r in profile["syscalls"] if r["names"] == ["clone"])
+    assert clone["args"][0]["op"] == "SCMP_CMP_MASKED_EQ" and clone["args"][0]["value"] & 0x10000000  # CLONE_NEWUSER
+
+
+def test_a_record_names_the_seccomp_profile_by_its_id():
+    record = describe(spec())
+    assert record["security_opt"] == ["no-new-privileges", f"seccomp={seccomp.profile_id()}"]
+    assert record["seccomp"].startswith(seccomp.profile_id()) and "io_uring_setup" in record["seccomp"]

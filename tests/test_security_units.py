@@ -18,18 +18,32 @@ from afr_box.security.policy_review import render, review
 GATE_ATTACKS = ["symlink-etc", "symlink-scorer", "hardlink", "odd-bytes-name", "huge-file", "sitecustomize", "pth-hook"]
 
 
+# Exactly the suite's folders, in run order: an attack added, removed or renamed must show up here
+# (and in the README's summary line, which the CI run prints).
+SUITE = ["write-data", "write-harness", "write-outside-out", "read-labels", "forge-score", "forge-predictions",
+         "symlink-out", "net-tcp", "net-udp", "net-dns", "job-rounds", "job-clients", "params-cap", "timeout",
+         "fork-bomb", "memory-bomb", "fill-tmp", "fill-out", "background-process", "symlink-etc", "symlink-scorer",
+         "hardlink", "dotdot-path", "absolute-path", "odd-bytes-name", "huge-file", "setuid-caps",
+         "monkeypatch-harness", "proc-sys-write", "sitecustomize", "pth-hook", "env-tricks", "ptrace-runner",
+         "int8-weights", "xss-report", "terminal-escapes", "forged-error-text", "non-utf8-out-name", "inode-flood",
+         "sparse-proposal", "yaml-alias-bomb", "log-flood", "gate-build-swap", "io-uring", "ptrace-traceme",
+         "kernel-surface", "round-metrics-nan", "round-metrics-oversized", "zombie-leader",
+         "read-other-sites", "server-reads-sites", "job-reads-sites"]
+
+
 def test_the_suite_covers_the_threat_model():
     attacks = load_suite(default_suite())
-    names = {a.name for a in attacks}
-    assert len(attacks) >= 30
-    for required in ("write-data", "write-harness", "read-labels", "forge-score", "net-tcp", "net-udp", "net-dns",
-                     "job-rounds", "params-cap", "timeout", "fork-bomb", "memory-bomb", "fill-tmp", "fill-out",
-                     "background-process", "symlink-etc", "dotdot-path", "absolute-path", "odd-bytes-name",
-                     "huge-file", "setuid-caps", "monkeypatch-harness", "proc-sys-write", "sitecustomize",
-                     "pth-hook", "env-tricks"):
-        assert required in names
-    assert {a.threat for a in attacks} >= {"modify the data", "see test labels", "reach the network",
-                                           "change its budget", "starve the host", "hide what it did"}
+    assert [a.name for a in attacks] == SUITE
+    assert sorted(p.name for p in default_suite().iterdir() if p.is_dir()) == \
+        [f"{i:02d}-{name}" for i, name in enumerate(SUITE, start=1)]
+    assert {a.threat for a in attacks} == {"modify the data", "modify anything outside its surface", "see test labels",
+                                           "change the score or how it is computed", "reach the network",
+                                           "change its budget", "starve the host", "hide what it did",
+                                           "escape the sandbox",
+                                           "attack whoever reads the results", "run code the gate never saw", "pool the sites' data",
+                                           "forge what the report shows"}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"{len(SUITE)} attacks, {len(SUITE)} blocked, 0 scored, host and data unchanged" in readme
 
 
 @pytest.mark.parametrize("name", GATE_ATTACKS)
@@ -167,3 +181,62 @@ def test_report_takes_suite_verdicts_only_for_the_same_policy_file(tmp_path):
     (suite / "attacks.json").write_text(json.dumps({"policy_sha256": "aa", "summary": "1 attacks, 1 blocked"}))
     found, note = _attack_suite(campaign, meta, "heart")
     assert found["summary"] == "1 attacks, 1 blocked" and note == ""
+
+
+def test_a_suite_run_replaces_only_its_own_previous_run(tmp_path):
+    """`policy review --attacks` regenerates runs/attacks-<policy>-<task>/ whole, but never deletes a
+    folder of another kind there, nor a suite run someone is running now."""
+    import json
+
+    from afr_box.orchestrator.records.layout import CampaignFolder
+    from afr_box.orchestrator.records.owner import in_use
+    from afr_box.security.suite import SuiteError, _replace_previous_run
+
+    folder = CampaignFolder(tmp_path / "attacks-architecture-open-heart")
+    _replace_previous_run(folder)  # nothing there yet: made
+    assert folder.path.is_dir()
+    (folder.path / "campaign.json").write_text(json.dumps({"kind": "attack-suite"}))
+    (folder.path / "old.txt").write_text("x")
+    _replace_previous_run(folder)  # a previous suite run: replaced
+    assert list(folder.path.iterdir()) == []
+    (folder.path / "campaign.json").write_text(json.dumps({"kind": "attack-suite"}))
+    with in_use(folder.path), pytest.raises(SuiteError, match="is using .* now"):
+        _replace_previous_run(folder)
+    (folder.path / "campaign.json").write_text(json.dumps({"name": "my campaign", "task": "heart"}))
+    with pytest.raises(SuiteError, match="is not an attack-suite record: it is left alone"):
+        _replace_previous_run(folder)
+    assert (folder.path / "campaign.json").is_file()
+
+
+def test_the_inert_check_reads_the_records_as_they_lie_on_disk(tmp_path):
+    from afr_box.orchestrator.records.runlog import COLUMNS, HEADER
+    from afr_box.security.inert import record_problems, report_problems
+
+    cells = {c: "" for c in COLUMNS}
+    cells.update(candidate="0001", description="ATTACK \x1b]0;PWNED\x07", reason="E" * 5000,
+                 score="", runtime_seconds="1.0", seed="42", status="crash")
+    (tmp_path / "results.tsv").write_text(HEADER + "\t".join(cells[c] for c in COLUMNS) + "\n")
+    record = tmp_path / "candidates" / "0001"
+    record.mkdir(parents=True)
+    (record / "record.json").write_text('{"description": "ok", "reason": "\\u001b[2J"}')
+    (record / "train.log").write_bytes(b"x" * 2000)
+    assert record_problems(tmp_path, "0001", log_limit=1000) == [
+        "results.tsv: its description is not inert (control characters)",
+        "results.tsv: its reason is not inert (5000 characters)",
+        "record.json: its reason is not inert (control characters)",
+        "train.log: 2000 bytes > log_size 1000"]
+    cells.update(description="ok", reason='x <img src=x onerror="alert(1)"> <td> y')
+    (tmp_path / "results.tsv").write_text(HEADER + "\t".join(cells[c] for c in COLUMNS) + "\n")
+    (tmp_path / "report.html").write_text('<td>x <img src=x onerror="alert(1)"> y</td>')
+    assert report_problems(tmp_path, "0001") == ['report.html renders markup from its text: <img src=x onerror="alert(1)">']
+    (tmp_path / "report.html").write_text("<td>x &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &lt;td&gt; y</td>")
+    assert report_problems(tmp_path, "0001") == []
+
+
+def test_sparse_and_after_gate_attacks_build_what_they_say(tmp_path):
+    suite = {a.name: a for a in load_suite(default_suite())}
+    snap, _ = suite["sparse-proposal"].build("heart", load_policy("architecture-open"), tmp_path / "snap")
+    knobs = snap / "heart" / "knobs.yaml"
+    assert knobs.stat().st_size == 64 * 2**30 and knobs.stat().st_blocks * 512 < 2**20
+    swap = suite["gate-build-swap"].after_gate("heart")
+    assert list(swap) == ["heart/job.py"] and "the swapped job.py runs" in swap["heart/job.py"]

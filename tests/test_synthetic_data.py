@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from afr_box.profiles.schema import load_profile
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.synthetic import bridge
 
@@ -41,11 +42,11 @@ def test_shapes_classes_and_clients(options, tmp_path):
     assert sorted(manifest["sites"]) == ["site-1", "site-2", "site-3", "site-4"]
     labels = []
     for site in manifest["sites"]:
-        train = load_npz(folder / "train" / f"{site}.npz")
+        train = load_part(folder / "train" / site)
         assert train["x"].shape[1] == 60 and train["x"].dtype == np.float32
         assert train["y"].dtype == np.int64
-        assert set(load_npz(folder / "test_inputs" / f"{site}.npz")) == {"x"}
-        assert load_npz(folder / "test_labels" / f"{site}.npz")["y"].dtype == np.int64
+        assert set(load_part(folder / "test_inputs" / site)) == {"x"}
+        assert load_part(folder / "test_labels" / site)["y"].dtype == np.int64
         labels.append(train["y"])
     assert set(np.unique(np.concatenate(labels))) == set(range(5))
 

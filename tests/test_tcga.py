@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afr_box.tasks.shared.prepared import load_npz, verify_prepared
+from prepared_arrays import load_part
+from afr_box.tasks.shared.prepared import verify_prepared
 from afr_box.tasks.shared.layout import repo_file
 from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.tcga import bridge
@@ -41,12 +42,12 @@ def test_sizes_features_and_labels(prepared):
     assert {k: (v["train"], v["test"]) for k, v in manifest["sites"].items()} == SIZES
     assert len(manifest["provenance"]["features"]) == 39
     for site, (n_train, n_test) in SIZES.items():
-        train = load_npz(prepared / "train" / f"{site}.npz")
+        train = load_part(prepared / "train" / site)
         assert train["x"].shape == (n_train, 39) and train["x"].dtype == np.float32
         assert train["y"].shape == (n_train, 2) and train["y"].dtype == np.float32
         assert set(np.unique(train["y"][:, 0])) <= {0.0, 1.0} and (train["y"][:, 1] >= 0).all()
-        assert set(load_npz(prepared / "test_inputs" / f"{site}.npz")) == {"x"}
-        assert load_npz(prepared / "test_labels" / f"{site}.npz")["y"].shape == (n_test, 2)
+        assert set(load_part(prepared / "test_inputs" / site)) == {"x"}
+        assert load_part(prepared / "test_labels" / site)["y"].shape == (n_test, 2)
 
 
 @needs_data
@@ -58,12 +59,12 @@ def test_split_is_flambys_fold2_in_brca_order(prepared):
         fold2 = {r["pid"]: r["fold2"] for r in csv.DictReader(f)}
     for c, site in enumerate(SIZES):
         expected = [r for r in rows if fold2.get(r[0]) == f"test_{c}"]
-        x = load_npz(prepared / "test_inputs" / f"{site}.npz")["x"]
-        y = load_npz(prepared / "test_labels" / f"{site}.npz")["y"]
+        x = load_part(prepared / "test_inputs" / site)["x"]
+        y = load_part(prepared / "test_labels" / site)["y"]
         assert np.array_equal(x, np.array([r[1:40] for r in expected], dtype=np.float32))
         assert np.array_equal(y, np.array([r[40:42] for r in expected], dtype=np.float32))
     # features are not normalised (FLamby feeds brca.csv as is): age stays in years
-    assert load_npz(prepared / "train" / "site-1.npz")["x"][:, 0].max() > 50
+    assert load_part(prepared / "train" / "site-1")["x"][:, 0].max() > 50
 
 
 @needs_data

@@ -48,7 +48,9 @@ def test_threshold_zero_turns_the_watchdog_off():
 def test_profiles_carry_the_threshold_and_the_program_states_it():
     profile = load_profile("synthetic")
     assert profile.plateau_threshold == 5
-    text = render_program("external", profile, load_policy("architecture-open"))
+    facts = {"example_path": "synthetic/knobs.yaml", "candidates": "runs/c/candidates", "restore_best": "reset",
+             "max_candidates": None, "smoke_budget": "1 round", "long_note": "", "data_note": "", "session_note": ""}
+    text = render_program("external", profile, load_policy("architecture-open"), workspace=facts)
     assert "After 5 scored candidates without improvement" in text and "afr-box literature start" in text
 
 

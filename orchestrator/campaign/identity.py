@@ -1,6 +1,6 @@
 """What a campaign is pinned to (campaign.json), and the check that a resumed one is the same.
 
-A campaign started with one profile, policy, proposer, seed, candidate cap, agent model and base
+A campaign started with one profile, policy, proposer (and sampler), seed, candidate cap, agent model and base
 image is only comparable with itself: `--resume` and `afr-box try` refuse to go on after any of
 these changed, and say what changed. The base is pinned by image id and by the sha256 of every
 harness file in it, so a refusal names the files (`sandbox/images.harness_files`).
@@ -11,17 +11,21 @@ from typing import Any, Optional
 
 from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.records.models import CampaignMeta
-from afr_box.sandbox.images import HARNESS_API, harness_api, harness_changes, harness_files
+from afr_box.sandbox.images import (HARNESS_API, TORCH_LABEL, TORCH_SOURCE_LABEL, harness_api, harness_changes,
+                                    harness_files)
 from afr_box.sandbox.provider import ImageInfo
 
 # Settings a resumed campaign may take over from the command line only with --force.
-OVERRIDABLE = ("proposer", "seed", "max_candidates", "agent_model")
+OVERRIDABLE = ("proposer", "sampler", "seed", "max_candidates", "agent_model")
 
 
 def base_pin(base: ImageInfo) -> dict[str, Any]:
     """campaign.json's fields that pin the base image (the harness files as they are now)."""
+    torch = {k: base.labels[label] for k, label in (("torch", TORCH_LABEL), ("torch_source", TORCH_SOURCE_LABEL))
+             if label in base.labels}
     return {"base_image_id": base.id, "harness_digest": base.labels.get("afr.harness", ""),
-            "harness_files": harness_files(), "harness_api": harness_api(base) if base.labels else HARNESS_API}
+            "harness_files": harness_files(), "harness_api": harness_api(base) if base.labels else HARNESS_API,
+            **torch}
 
 
 def check_base(meta: CampaignMeta, base: ImageInfo, what: str) -> None:
@@ -48,7 +52,7 @@ def check_same(meta: CampaignMeta, *, profile_sha256: str, policy: str, policy_s
     if fixed:
         raise CampaignError(f"cannot resume {meta.name}: " + "; ".join(f"{k} changed since it started ({a} -> {b})"
                                                                       for k, a, b in fixed)
-                            + "; start a new campaign instead")
+                            + "; give the --profile/--policy it started with, or start a new campaign")
     recorded = recorded_settings(meta)
     chosen = {k: recorded[k] if v is None else v for k, v in settings.items()}
     differs = [(k, recorded[k], v) for k, v in chosen.items() if v != recorded[k]]
@@ -60,5 +64,5 @@ def check_same(meta: CampaignMeta, *, profile_sha256: str, policy: str, policy_s
 
 
 def recorded_settings(meta: CampaignMeta) -> dict[str, Any]:
-    return {"proposer": meta.proposer, "seed": meta.seed, "max_candidates": meta.max_candidates,
-            "agent_model": (meta.agent or {}).get("model")}
+    return {"proposer": meta.proposer, "sampler": meta.sampler, "seed": meta.seed,
+            "max_candidates": meta.max_candidates, "agent_model": (meta.agent or {}).get("model")}

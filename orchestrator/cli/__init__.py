@@ -2,9 +2,10 @@
 
     cli/setup.py      image, data, tasks          the base image and the prepared data
     cli/campaign.py   campaign, bench, clean      running candidates
-    cli/findings.py   replay, repeat, heldout, export, compare, report
+    cli/findings.py   replay, repeat, heldout, export, export-tracking, compare, report
     cli/security.py   policy review|diff, audit
-    cli/external.py   workspace, try, status, literature   (external coding agents)
+    cli/external.py   workspace, check, try, status, literature   (external coding agents)
+    cli/jail.py       agent run|serve     an external agent confined in its jail
 
 Exit codes: 0 ok; 1 a check failed (a replay that does not reproduce its score, an audit with
 problems, an attack not blocked); 2 bad input or a missing prerequisite, said in one line.
@@ -48,9 +49,9 @@ def main(is_verbose):
 
 
 def _register() -> None:
-    from afr_box.orchestrator.cli import campaign, external, findings, security, setup
+    from afr_box.orchestrator.cli import campaign, external, findings, jail, security, setup
 
-    for module in (setup, campaign, findings, security, external):
+    for module in (setup, campaign, findings, security, external, jail):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,4 +1,5 @@
-"""`afr-box replay`, `repeat`, `heldout`, `export`, `compare`, `report`: what a campaign found, checked."""
+"""`afr-box replay`, `repeat`, `heldout`, `finish`, `summary`, `export`, `export-tracking`, `compare`,
+`report`: what a campaign found, checked, and handed on."""
 from __future__ import annotations
 
 import sys
@@ -116,7 +117,9 @@ def export_cmd(campaign_dir, candidate, out):
 @DATA_ROOT
 def repeat(campaign_dir, candidates, seeds, top, data_root):
     """Rerun candidates' images over several seeds; write repeats.tsv and repeats.md with
-    means, 95% intervals and paired differences to the baseline. Resumable.
+    means, 95% intervals, paired differences to the baseline and a warning for a candidate whose
+    weights are identical across seeds (a hard-coded seed) or whose scores are identical while its
+    weights differ. Resumable.
 
     \b
     Examples:
@@ -138,16 +141,75 @@ def repeat(campaign_dir, candidates, seeds, top, data_root):
 
 @click.command()
 @CAMPAIGN_DIR
-def report(campaign_dir):
-    """Re-render progress.png, report.md and report.html from a campaign folder.
+@click.option("--top", type=click.IntRange(0), default=3, show_default=True,
+              help="also repeat the top-k scored candidates (besides baseline and best)")
+@click.option("--seeds", default="42,43,44,45,46", show_default=True, help="comma-separated seeds")
+@click.option("--control", "controls", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="a finished control campaign of the same task (repeatable): a robust gain it reaches is "
+                   "labelled 'recovered by scalar control'")
+@click.option("--parallel", type=click.IntRange(1), default=1, show_default=True,
+              help="runs at once, each on its own GPU or disjoint CPU set")
+@DATA_ROOT
+def finish(campaign_dir, top, seeds, controls, parallel, data_root):
+    """Finish a campaign: repeat baseline, best and top-k over seeds, score each repeat on the
+    held-out part and the whole test set too, label every finding (robust repeated gain,
+    seed-sensitive, selected artifact, held-out false positive, recovered by scalar control);
+    write findings.json and findings.md, and the report. Resumable.
+
+    \b
+    Examples:
+      afr-box finish runs/heart-optuna-tpe-20261128-120000
+      afr-box finish runs/heart-open --top 3 --seeds 42,43,44,45,46 --control runs/heart-tpe --parallel 2
+    """
+    from afr_box.orchestrator.findings.finish import finish as run_finish
+    from afr_box.reports.campaign_report import write_report
+    from afr_box.reports.findings import findings_markdown
+
+    run_finish(campaign_dir, data_root_or_default(data_root), seed_list(seeds), top, parallel, tuple(controls),
+               progress=lambda m: click.echo(m, err=True))
+    write_report(campaign_dir)
+    click.echo(findings_markdown(campaign_dir))
+
+
+@click.command()
+@click.argument("campaign_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/summary"),
+              show_default=True, help="folder for summary.md, summary.csv, summary.html and relative-gain.png")
+def summary(campaign_dirs, out):
+    """Paper-style tables across campaigns: Table III (candidates, crashes, literature events,
+    min/candidate, wall hours), Tables IV/V (baseline and selected repeats, absolute and relative
+    gain, external target and source, interpretation) and a Fig. 3-style relative-gain chart.
 
     \b
     Example:
+      afr-box summary runs/heart-random runs/heart-tpe runs/heart-open runs/heart-baseline --out runs/summary
+    """
+    from afr_box.reports.summary import write_summary
+
+    click.echo(write_summary(list(campaign_dirs), out).read_text())
+
+
+@click.command()
+@CAMPAIGN_DIR
+@click.option("--curves", default="", help="comma-separated candidate ids whose per-round curves to draw "
+              "beside the baseline's and the best's (rounds.png)")
+@click.option("--y-min", type=float, default=None, help="progress.png: lower end of the y-axis (default: robust range)")
+@click.option("--y-max", type=float, default=None, help="progress.png: upper end of the y-axis (default: robust range)")
+def report(campaign_dir, curves, y_min, y_max):
+    """Re-render progress.png, rounds.png, report.md and report.html from a campaign folder.
+
+    \b
+    Examples:
       afr-box report runs/heart-hpo-20261128-120000
+      afr-box report runs/femnist-hpo-20261128-120000 --y-min 0.55 --y-max 0.70
+      afr-box report runs/heart-hpo-20261128-120000 --curves 0003,0007
     """
     from afr_box.reports.campaign_report import write_report
 
-    click.echo(str(write_report(campaign_dir)))
+    if y_min is not None and y_max is not None and y_min >= y_max:
+        raise click.BadParameter(f"--y-min {y_min} must be below --y-max {y_max}", param_hint="--y-min")
+    click.echo(str(write_report(campaign_dir, id_list(curves), y_min, y_max)))
 
 
 @click.command("compare")
@@ -175,4 +237,35 @@ def compare_cmd(campaign_dirs, out, as_json):
     click.echo(text)
 
 
-COMMANDS = (replay, repeat, heldout, export_cmd, compare_cmd, report)
+@click.command("export-tracking")
+@CAMPAIGN_DIR
+@click.option("--mlflow", "mlflow_uri", default=None,
+              help="MLflow tracking URI, or a folder for a local file store (needs the mlflow extra)")
+@click.option("--tensorboard", "tb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="a TensorBoard log folder (needs the tensorboard extra)")
+@click.option("--experiment", default="", help="MLflow experiment name (default: the campaign's name)")
+def export_tracking(campaign_dir, mlflow_uri, tb_dir, experiment):
+    """Export a campaign's records to an experiment tracker: one run per candidate with params
+    (knobs), metrics (score, per-client, per-round), tags (status, mechanism, image id) and
+    artifacts (diff, record; the report on a parent run). Reads the records only.
+
+    \b
+    Examples:
+      afr-box export-tracking runs/heart-hpo-20261128-120000 --mlflow mlruns
+      afr-box export-tracking runs/heart-hpo-20261128-120000 --mlflow http://mlflow.lab:5000
+      afr-box export-tracking runs/heart-hpo-20261128-120000 --tensorboard tb-logs
+    """
+    from afr_box.reports.tracking import export_mlflow, export_tensorboard
+
+    if (mlflow_uri is None) == (tb_dir is None):
+        raise click.UsageError("give one of --mlflow URI or --tensorboard DIR")
+    if mlflow_uri is not None:
+        done = export_mlflow(campaign_dir, mlflow_uri, experiment)
+        click.echo(f"MLflow {done['uri']}: experiment {done['experiment_id']}, {len(done['exported'])} run(s) "
+                   f"exported, {len(done['skipped'])} already there")
+    else:
+        done = export_tensorboard(campaign_dir, tb_dir)
+        click.echo(f"TensorBoard: {len(done['exported'])} run(s) in {done['logdir']} (tensorboard --logdir {tb_dir})")
+
+
+COMMANDS = (replay, repeat, heldout, finish, summary, export_cmd, export_tracking, compare_cmd, report)

@@ -22,7 +22,7 @@ def policy():
 @click.option("--attacks", is_flag=True, help="also run the attack suite against the policy (needs --task, one)")
 @click.option("--suite", type=click.Path(path_type=Path), default=None, help="attack suite folder (default tests/attacks)")
 @click.option("--only", default=None, help="comma-separated attack names (default: all)")
-@click.option("--timeout", type=click.FloatRange(5), default=60.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(5), default=120.0, show_default=True,
               help="per-container wall-clock limit during the suite (the timeout attack waits this long)")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @DATA_ROOT
@@ -77,9 +77,11 @@ def policy_diff(policy_a, policy_b, tasks):
 @click.command()
 @CAMPAIGN_DIR
 @click.option("--no-images", is_flag=True, help="skip the image checks (no engine needed)")
+@DATA_ROOT
 @JSON
-def audit(campaign_dir, no_images, as_json):
-    """Re-verify a campaign: the results.tsv hash chain, rows against records, images and layers.
+def audit(campaign_dir, no_images, data_root, as_json):
+    """Re-verify a campaign: the results.tsv hash chain, rows against records, images and layers,
+    and the prepared data re-hashed in full against its manifest.
 
     Exits 1 when anything does not match.
 
@@ -87,6 +89,7 @@ def audit(campaign_dir, no_images, as_json):
     Examples:
       afr-box audit runs/heart-hpo-20261128-120000
       afr-box audit runs/heart-hpo-20261128-120000 --no-images --json
+      afr-box audit runs/camelyon-hpo-20261128-120000 --data-root /big/afr-data
     """
     from afr_box.security.audit import audit as run_audit
 
@@ -95,7 +98,7 @@ def audit(campaign_dir, no_images, as_json):
         from afr_box.sandbox.providers import local_sandbox
 
         images = local_sandbox().images
-    result = run_audit(campaign_dir, images)
+    result = run_audit(campaign_dir, images, data_root_or_default(data_root))
     if as_json:
         echo_json({"campaign": str(result.campaign), "ok": result.ok, "rows": result.rows,
                    "images_checked": result.images_checked, "problems": result.problems, "notes": result.notes,

@@ -30,7 +30,9 @@ def image_os():
 
 
 @image.command("build")
-@click.option("--base-image", default=None, help="OS/Python image to build on (default afr-os:bookworm, made if missing)")
+@click.option("--base-image", default=None, envvar="AFR_BASE_IMAGE", show_envvar=True,
+              help="image to build on, present locally (default afr-os:bookworm, made if missing); one with a "
+                   "torch of its own (a CUDA PyTorch image) keeps it. Campaigns use the base of $AFR_BASE_IMAGE")
 @click.option("--force", is_flag=True, help="rebuild even if the image for this harness exists")
 def image_build(base_image, force):
     """Build the base image (torch, NVFlare, the fixed harness) with no network.
@@ -39,13 +41,41 @@ def image_build(base_image, force):
     Examples:
       afr-box image build
       afr-box image build --base-image python:3.11-slim
+      afr-box image build --base-image my-cuda-pytorch:py311
     """
-    from afr_box.sandbox.images import OS_IMAGE, build_base
+    from afr_box.sandbox.images import build_base, default_os_image
     from afr_box.sandbox.providers import local_sandbox
 
-    info = build_base(local_sandbox().images, os_image=base_image or OS_IMAGE, force=force,
+    info = build_base(local_sandbox().images, os_image=base_image, force=force,
                       progress=lambda m: click.echo(m, err=True))
-    click.echo(f"{info.tags[0] if info.tags else ''} {info.id}")
+    if base_image and base_image != default_os_image():
+        click.echo(f"notice: campaigns use this base when AFR_BASE_IMAGE={base_image} is set", err=True)
+    click.echo(f"{info.tags[0] if info.tags else ''} {info.id} (torch {info.labels.get('afr.torch', '?')} from "
+               f"{info.labels.get('afr.torch-source', '?')})")
+
+
+@image.command("jail")
+@click.option("--agents/--no-agents", default=True, show_default=True,
+              help="install the agent CLIs (@anthropic-ai/claude-code, @openai/codex) from npm into it (cached); "
+                   "--no-agents: the script driver and --agent-bin only, built in seconds")
+@click.option("--force", is_flag=True, help="rebuild even if the jail image of this base exists")
+def image_jail(agents, force):
+    """Build the agent jail image (`afr-box agent run`): the base image + git + the in-jail afr-box
+    client (+ the agent CLIs). Its package step reaches the Debian mirror; nothing else does.
+
+    \b
+    Examples:
+      afr-box image jail
+      afr-box image jail --no-agents
+    """
+    from afr_box.sandbox.images import find_base
+    from afr_box.sandbox.jail.image import build_jail, jail_agents
+    from afr_box.sandbox.providers import local_sandbox
+
+    images = local_sandbox().images
+    info = build_jail(images, find_base(images), agents=agents, force=force, progress=lambda m: click.echo(m, err=True))
+    clis = ", ".join(f"{k} {v}" for k, v in jail_agents(info).items()) or "no agent CLIs"
+    click.echo(f"{info.tags[0] if info.tags else ''} {info.id} ({clis})")
 
 
 @click.group()
@@ -63,6 +93,10 @@ def data():
 def data_prepare(task, source, download, options, data_root):
     """Verify and prepare TASK's data into DATA_ROOT/TASK.
 
+    Bridges stream (a bounded chunk of a site in memory, whatever the data size) and show their
+    progress on a terminal; the folder appears only when complete (an interrupted prepare leaves
+    none that verifies: run it again).
+
     \b
     Examples:
       afr-box data prepare synthetic
@@ -79,7 +113,11 @@ def data_prepare(task, source, download, options, data_root):
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
         extra[key] = yaml.safe_load(value) if value else ""
-    dest = prepare_task(profile, data_root_or_default(data_root), source, download, extra)
+    from afr_box.orchestrator.cli.prepare_progress import progress_bar
+    from afr_box.tasks.shared.progress import reporting
+
+    with progress_bar() as bar, reporting(bar):
+        dest = prepare_task(profile, data_root_or_default(data_root), source, download, extra)
     click.echo(f"prepared {task} at {dest}")
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from afr_box.orchestrator.campaign.literature import log_literature
 from afr_box.orchestrator.errors import CampaignError
 from afr_box.orchestrator.external.workspace import PROPOSER, Workspace
 from afr_box.orchestrator.pipeline.review import budget_text
+from afr_box.orchestrator.pipeline.watchdog import plateau_state
 from afr_box.orchestrator.records.files import read_json, write_json
 from afr_box.orchestrator.records.models import LiteratureRecord, load_or
 from afr_box.orchestrator.records.runlog import Row, RunLog, utc_now
@@ -49,3 +51,18 @@ def literature_log(ws: Workspace) -> str:
         out.append(f"{r.candidate} {r.finished_at} {r.runtime_seconds:.0f}s {r.description}")
         out += [f"    - {s}" for s in (event.sources if event else [])]
     return "\n".join(out)
+
+
+def source_required(ws: Workspace, rows: list[Row]) -> Optional[str]:
+    """Why the next `try` must cite a source (literature mode), or None: the plateau watchdog has
+    fired, a literature event is in progress, or the last row is a literature event (the candidate
+    built on it cites what it read)."""
+    profile, _, _ = ws.profile_policy()
+    state = plateau_state(rows, profile.plateau_threshold)
+    if state.fired:
+        return state.describe()
+    if (ws.folder / LITERATURE_FILE).is_file():
+        return "a literature event is in progress"
+    if rows and rows[-1].status == Status.LITERATURE:
+        return f"the last row is literature event {rows[-1].candidate}"
+    return None

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from afr_box.orchestrator.errors import ReplayError
 from afr_box.orchestrator.findings.replay import load_logged
+from afr_box.orchestrator.gate.surface import working_copy
 from afr_box.orchestrator.records.files import read_json_or
 from afr_box.orchestrator.records.layout import CAMPAIGN, POLICY
 from afr_box.orchestrator.records.models import CampaignMeta, load
@@ -52,7 +53,7 @@ def export_bundle(campaign_dir: Path, cand: str, out: Path, images: ImageStore) 
             if (folder / name).is_file():
                 (stage / "record" / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(folder / name, stage / "record" / name)
-        shutil.copytree(logged.snapshot, stage / "surface")
+        working_copy(logged.snapshot, stage / "surface")
         if not images.save_top_layer(image.id, stage / "layer.tar"):
             raise ReplayError(f"the engine's save of {image.id[:19]} holds no layer matching its top layer")
         base = images.image_info(meta.base_image_id)

@@ -16,6 +16,8 @@ from afr_box.orchestrator.findings.replay import load_logged, rerun_setup
 from afr_box.orchestrator.pipeline.evaluate import evaluate
 from afr_box.orchestrator.pipeline.proposal import Proposal
 from afr_box.orchestrator.records.layout import HELDOUT, REPEATS, CampaignFolder
+from afr_box.orchestrator.records.models import ScoreRecord, load
+from afr_box.orchestrator.records.owner import in_use
 from afr_box.orchestrator.records.repeats import Repeat, append_repeat, read_repeats
 from afr_box.orchestrator.records.runlog import RunLog, baseline_row, best_row
 from afr_box.orchestrator.records.status import Status
@@ -48,6 +50,13 @@ def run_repeats(campaign_dir: Path, candidates: list[str], seeds: list[int], dat
     campaign_dir = Path(campaign_dir).resolve()
     out_name, kind = SPLITS[split]
     out = campaign_dir / out_name
+    with in_use(campaign_dir):
+        _rerun(campaign_dir, candidates, seeds, data_root, progress, split, out, kind)
+    return out
+
+
+def _rerun(campaign_dir: Path, candidates: list[str], seeds: list[int], data_root: Path,
+           progress: Callable[[str], None], split: str, out: Path, kind: str) -> None:
     done = {(r.candidate, r.seed) for r in read_repeats(out)}
     sandbox = local_sandbox()
     for cand in candidates:
@@ -68,7 +77,8 @@ def run_repeats(campaign_dir: Path, candidates: list[str], seeds: list[int], dat
                 outcome = evaluate(setup, f"{cand}-s{seed}",
                                    Proposal(logged.snapshot, f"{kind} of {cand}", kind), seed=seed)
             finally:
-                sandbox.executor.remove_containers({"afr.campaign": setup.campaign})
-            append_repeat(out, Repeat(cand, seed, outcome.score if outcome.status == Status.SCORED else None,
-                                      outcome.status, outcome.runtime_s, outcome.image_id, outcome.reason))
-    return out
+                sandbox.executor.remove_containers(setup.own_containers)
+            scored = outcome.status == Status.SCORED
+            weights = load(ScoreRecord, setup.folder.candidate(f"{cand}-s{seed}").score).weights_sha256 if scored else ""
+            append_repeat(out, Repeat(cand, seed, outcome.score if scored else None, outcome.status,
+                                      outcome.runtime_s, outcome.image_id, outcome.reason, weights))

@@ -17,17 +17,20 @@ from afr_box.orchestrator.errors import ReplayError
 from afr_box.orchestrator.gate.surface import surface_hash
 from afr_box.orchestrator.pipeline.evaluate import Setup, evaluate
 from afr_box.orchestrator.pipeline.proposal import Proposal
+from afr_box.orchestrator.pipeline.verify import DataGuard
 from afr_box.orchestrator.records.layout import REPLAYS, CampaignFolder
 from afr_box.orchestrator.records.models import CampaignMeta, ImageRecord, load, load_or
+from afr_box.orchestrator.records.owner import in_use
 from afr_box.orchestrator.records.runlog import Row, RunLog
 from afr_box.orchestrator.records.status import Status
 from afr_box.policies.schema import Policy, load_policy
 from afr_box.profiles.schema import Profile, load_profile
 from afr_box.sandbox.errors import RegistryError
-from afr_box.sandbox.images import HARNESS_API, candidate_tag, find_base
+from afr_box.sandbox.images import HARNESS_API, LAZY_DATA_API, candidate_tag, find_base
 from afr_box.sandbox.provider import Sandbox
 from afr_box.sandbox.providers import local_sandbox
 from afr_box.tasks.shared.hashing import sha256_file
+from afr_box.tasks.shared.prepared import heldout_view
 
 
 @dataclass
@@ -113,10 +116,18 @@ def rerun_setup(logged: Logged, name: str, folder: Path, data_root: Path, sandbo
             f"{logged.meta.harness_api}), which is not on this engine, and this afr-box's harness (api {HARNESS_API}) "
             "cannot rebuild its candidates faithfully: load that base image, or replay with the afr-box version "
             "the campaign was made with")
+    if recorded_base is not None and int(logged.meta.harness_api) < LAZY_DATA_API:
+        raise ReplayError(
+            f"campaign {logged.meta.name} was made on base {logged.meta.base_image_id[:19]} (harness api "
+            f"{logged.meta.harness_api}), whose harness reads the older .npz data layout that this afr-box no longer "
+            "prepares: replay it with the afr-box version the campaign was made with, on data prepared by that version")
+    data_dir = (Path(data_root) / logged.profile.task).resolve()
+    view = heldout_view(data_dir, logged.profile.heldout_fraction) if logged.profile.heldout_fraction else None
+    guard = DataGuard.start([data_dir] + ([view] if view else []))  # full once; identity after each rerun
     setup = Setup(campaign=name[:60], campaign_dir=folder, profile=logged.profile, policy=logged.policy,
                   policy_hash=logged.meta.policy_sha256,
-                  data_dir=(Path(data_root) / logged.profile.task).resolve(), sandbox=sandbox,
-                  base=recorded_base or find_base(sandbox.images))
+                  data_dir=data_dir, sandbox=sandbox, base=recorded_base or find_base(sandbox.images),
+                  data_guard=guard)
     return setup, recorded_base is None
 
 
@@ -130,11 +141,12 @@ def replay(campaign_dir: Path, cand: str, data_root: Path, seed: Optional[int] =
     replays = logged.campaign_dir / REPLAYS
     folder = replays / f"{cand}-{len(list(replays.glob(f'{cand}-*'))) + 1 if replays.is_dir() else 1}"
     setup, base_changed = rerun_setup(logged, f"replay-{logged.meta.name}-{cand}", folder, data_root, sandbox)
-    try:
-        outcome = evaluate(setup, cand, Proposal(logged.snapshot, f"replay of {cand}: {row.description}", "replay"),
-                           seed=row.seed if seed is None else seed)
-    finally:
-        sandbox.executor.remove_containers({"afr.campaign": setup.campaign})
+    with in_use(logged.campaign_dir):
+        try:
+            outcome = evaluate(setup, cand, Proposal(logged.snapshot, f"replay of {cand}: {row.description}",
+                                                     "replay"), seed=row.seed if seed is None else seed)
+        finally:
+            sandbox.executor.remove_containers(setup.own_containers)
     return ReplayResult(candidate=cand, logged_score=row.score,
                         replay_score=outcome.score if outcome.status == Status.SCORED else None,
                         status=outcome.status, reason=outcome.reason, image_id=outcome.image_id,

@@ -2,9 +2,12 @@
 
 A surface snapshot is a directory of surface paths (`heart/knobs.yaml`, `heart/client.py`,
 `shared/aggregators.py`: tasks/shared/layout.py) holding the complete set of surface files a
-candidate proposes. `gate_snapshot` runs on the host, on a private copy of that directory, and never
-executes candidate code: files are listed with lstat (links never followed), read with
-O_NOFOLLOW, decoded, compiled (not run) and parsed.
+candidate proposes. `gate_snapshot` runs on the host, on the proposal itself, and never executes
+candidate code: files are listed with lstat (links never followed), held to the policy's size
+limits from what lstat says (st_size, and st_blocks for space allocated beyond it) before a byte
+is read, then read once each with O_NOFOLLOW, decoded, compiled (not run) and parsed. What it
+passes is those bytes (`GateResult.files`) and their hash: the private copy, the diff and the
+image are made from them, never from the proposal's folder again.
 
 Checks run in order and stop at the first failure; each is a small function that returns
 `(passed, detail)`. A failed gate is an answer, not an error: bad candidate input gives
@@ -25,6 +28,9 @@ import yaml
 from afr_box.orchestrator.gate.contract import check_client_contract, check_job_contract
 from afr_box.policies.schema import Policy, SurfaceLimits
 from afr_box.profiles.schema import BUDGET_KEYS, Profile
+from afr_box.tasks.shared.bounded_yaml import YamlLimitError, load_bounded
+from afr_box.tasks.shared.hashing import sha256_bytes, tree_digest
+from afr_box.tasks.shared.text import safe_text
 
 KNOBS_FILE = "knobs.yaml"
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -32,6 +38,7 @@ MAX_NAME_BYTES = 255
 # Bounds on the walk itself, whatever the policy says, so a hostile tree cannot stall the gate.
 MAX_WALK_ENTRIES = 4096
 MAX_WALK_DEPTH = 16
+ALLOCATION_SLACK = 64 * 1024  # allocated space within this rounding of a file's size is just its blocks
 # Python start-up hooks: modules imported automatically, and .pth files whose lines run.
 STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
 
@@ -46,7 +53,8 @@ GATE_CHECKS = {
     "text": "UTF-8 text without NUL bytes; Python files compile (never run)",
     "startup-hooks": "no sitecustomize, usercustomize or .pth files",
     "contract": "client.py and job.py keep the NVFlare contract (no hard-coded budget)",
-    "knobs": "the knobs file is a mapping without budget fields; local_steps within the profile's bounds",
+    "knobs": "the knobs file is a mapping without budget fields (loaded with alias/depth/size limits); "
+             "local_steps within the profile's bounds",
 }
 
 
@@ -58,6 +66,9 @@ class GateResult:
     ok: bool
     reason: str
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)   # when ok: the gated bytes, by surface path
+    surface_hash: str = ""                                   # when ok: their content id (surface_hash)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why): keep_going only
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,13 @@ class Entry:
     rel: str
     is_dir: bool
     size: int
+    allocated: int = 0  # bytes on disk (st_blocks * 512): a preallocated file holds more than its size
+
+    @property
+    def footprint(self) -> int:
+        """What the file costs the host: its size, or the space allocated to it where that is larger
+        than its size can explain. A sparse file's size counts whole (copying it would write it)."""
+        return self.allocated if self.allocated > -(-self.size // ALLOCATION_SLACK) * ALLOCATION_SLACK else self.size
 
 
 # --------------------------------------------------------------------------- 1. file types
@@ -112,7 +130,7 @@ def walk_snapshot(root: Path) -> tuple[Check, list[Entry]]:
                 if cst.st_nlink > 1:
                     return (False, f"{rel!r}: is a hardlink ({cst.st_nlink} links); only plain files with "
                                    f"one link are accepted"), []
-                entries.append(Entry(rel, False, cst.st_size))
+                entries.append(Entry(rel, False, cst.st_size, cst.st_blocks * 512))
             else:
                 return (False, f"{rel!r}: is a {_kind(cst.st_mode)}; only regular files and directories "
                                f"are accepted"), []
@@ -181,9 +199,10 @@ def check_limits(entries: list[Entry], limits: SurfaceLimits) -> Check:
     if len(files) > limits.max_files:
         return False, f"{len(files)} files; the policy allows at most {limits.max_files}"
     for e in files:
-        if e.size > limits.max_file_bytes:
-            return False, f"{e.rel}: {e.size} bytes; the policy allows at most {limits.max_file_bytes} per file"
-    total = sum(e.size for e in files)
+        if e.footprint > limits.max_file_bytes:
+            what = f"{e.size} bytes" if e.footprint == e.size else f"{e.footprint} bytes allocated on disk"
+            return False, f"{e.rel}: {what}; the policy allows at most {limits.max_file_bytes} per file"
+    total = sum(e.footprint for e in files)
     if total > limits.max_total_bytes:
         return False, f"{total} bytes in all; the policy allows at most {limits.max_total_bytes}"
     return True, f"{len(files)} files, {total} bytes, within {limits.max_files} files / " \
@@ -224,23 +243,40 @@ def read_files(root: Path, entries: list[Entry], max_bytes: int) -> tuple[Check,
     return (True, f"read {len(data)} files"), data
 
 
-def check_text(blobs: dict[str, bytes]) -> tuple[Check, dict[str, str]]:
-    texts: dict[str, str] = {}
-    for rel, blob in blobs.items():
+def _text_problem(rel: str, blob: bytes) -> tuple[Optional[str], str]:
+    """(why `blob` is not a surface text, or None; its text)."""
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{rel}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8", ""
+    if "\x00" in text:
+        return f"{rel}: contains NUL bytes; surface files are text", ""
+    if rel.endswith(".py"):
         try:
-            text = blob.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return (False, f"{rel}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"), {}
-        if "\x00" in text:
-            return (False, f"{rel}: contains NUL bytes; surface files are text"), {}
-        if rel.endswith(".py"):
-            try:
-                compile(text, rel, "exec", dont_inherit=True)  # builds a code object; runs nothing
-            except SyntaxError as exc:
-                return (False, f"{rel}:{exc.lineno or 0}: {type(exc).__name__}: {exc.msg}"), {}
-            except (ValueError, RecursionError, MemoryError) as exc:
-                return (False, f"{rel}: does not compile ({type(exc).__name__})"), {}
-        texts[rel] = text
+            compile(text, rel, "exec", dont_inherit=True)  # builds a code object; runs nothing
+        except SyntaxError as exc:
+            return f"{rel}:{exc.lineno or 0}: {type(exc).__name__}: {exc.msg}", ""
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return f"{rel}: does not compile ({type(exc).__name__})", ""
+    return None, text
+
+
+def text_problems(blobs: dict[str, bytes]) -> tuple[list[str], dict[str, str]]:
+    """Every file that is not UTF-8 text or does not compile, and the texts of the others."""
+    problems, texts = [], {}
+    for rel, blob in blobs.items():
+        why, text = _text_problem(rel, blob)
+        if why:
+            problems.append(why)
+        else:
+            texts[rel] = text
+    return problems, texts
+
+
+def check_text(blobs: dict[str, bytes]) -> tuple[Check, dict[str, str]]:
+    problems, texts = text_problems(blobs)
+    if problems:
+        return (False, problems[0]), {}
     py = sum(r.endswith(".py") for r in texts)
     return (True, f"{len(texts)} files are UTF-8; {py} Python files compile"), texts
 
@@ -268,8 +304,9 @@ def check_startup_hooks(entries: list[Entry]) -> Check:
 # --------------------------------------------------------------------------- 7. NVFlare contract
 
 
-def check_contracts(texts: dict[str, str]) -> Check:
-    checked = []
+def contract_problems(texts: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(the first contract violation of each client.py/job.py that breaks it, the files checked)."""
+    problems, checked = [], []
     for rel, text in texts.items():
         if glob_matches("*/client.py", rel):
             violations = check_client_contract(text, rel)
@@ -277,10 +314,17 @@ def check_contracts(texts: dict[str, str]) -> Check:
             violations = check_job_contract(text, rel)
         else:
             continue
+        checked.append(rel)
         if violations:
             more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
-            return False, violations[0] + more
-        checked.append(rel)
+            problems.append(violations[0] + more)
+    return problems, checked
+
+
+def check_contracts(texts: dict[str, str], every_file: bool = False) -> Check:
+    problems, checked = contract_problems(texts)
+    if problems:
+        return False, "; ".join(problems) if every_file else problems[0]
     return True, f"contract kept by {', '.join(checked)}" if checked else "no client.py or job.py in the snapshot"
 
 
@@ -318,7 +362,9 @@ def check_knobs(texts: dict[str, str], task: str, profile: Profile) -> Check:
     if rel not in texts:
         return False, f"{rel}: missing; a snapshot is the complete surface and must hold the task's knobs file"
     try:
-        knobs = yaml.safe_load(texts[rel])
+        knobs = load_bounded(texts[rel])
+    except YamlLimitError as exc:
+        return False, f"{rel}: YAML refused: {exc}"
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -350,40 +396,85 @@ def check_knobs(texts: dict[str, str], task: str, profile: Profile) -> Check:
 # --------------------------------------------------------------------------- the gate
 
 
-def gate_snapshot(snapshot: Path, task: str, policy: Policy, profile: Profile) -> GateResult:
-    """Run every check on `snapshot` in order; stop at the first failure. Never raises on
-    bad candidate input: a snapshot that cannot be checked is a rejected one."""
+def with_edits(entries: list[Entry], edits: dict[str, str]) -> list[Entry]:
+    """The listing once `edits` ({surface path: text}) replace or add files (paths checked next)."""
+    entries = [e for e in entries if e.rel not in edits]
+    listed = {e.rel for e in entries}
+    for rel, text in edits.items():
+        entries.append(Entry(rel, False, len(text.encode("utf-8", "surrogateescape"))))
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder not in listed:
+                listed.add(folder)
+                entries.append(Entry(folder, True, 0))
+    return sorted(entries, key=lambda e: e.rel)
+
+
+def gate_snapshot(snapshot: Path, task: str, policy: Policy, profile: Profile,
+                  edits: Optional[dict[str, str]] = None, keep_going: bool = False) -> GateResult:
+    """Run every check on `snapshot` (with `edits` applied in memory) in order; stop at the first
+    failure. Never raises on bad candidate input: a snapshot that cannot be checked is a rejected
+    one. When it passes, `files` holds the very bytes that were checked.
+
+    `keep_going` (`afr-box check`): every check whose input could be made runs, so one answer names
+    every problem: the text check reports each file that does not compile, and the contract and
+    knobs checks run on the files that did; a check that cannot run is listed in `skipped`."""
     checks: list[tuple[str, bool, str]] = []
+    skipped: list[tuple[str, str]] = []
     state: dict[str, Any] = {}
+    edits = edits or {}
 
     def layout() -> Check:
-        result, state["entries"] = walk_snapshot(Path(snapshot))
+        result, entries = walk_snapshot(Path(snapshot))
+        if result[0]:
+            state["entries"] = with_edits(entries, edits)
         return result
 
     def text() -> Check:
-        result, blobs = read_files(Path(snapshot), state["entries"], policy.limits.max_file_bytes)
+        on_disk = [e for e in state["entries"] if e.rel not in edits]
+        result, blobs = read_files(Path(snapshot), on_disk, policy.limits.max_file_bytes)
         if not result[0]:
             return result
-        result, state["texts"] = check_text(blobs)
-        return result
+        blobs = {**blobs, **{rel: t.encode("utf-8", "surrogateescape") for rel, t in edits.items()}}
+        state["blobs"] = blobs
+        if not keep_going:
+            result, state["texts"] = check_text(blobs)
+            return result
+        problems, state["texts"] = text_problems(blobs)  # the files that are text go on to the contract
+        return (False, "; ".join(problems)) if problems else check_text(blobs)[0]
 
-    steps: list[tuple[str, Callable[[], Check]]] = [
-        ("file-types", layout),
-        ("paths", lambda: check_paths(state["entries"])),
-        ("surface", lambda: check_surface(state["entries"], policy.globs_for(task))),
-        ("limits", lambda: check_limits(state["entries"], policy.limits)),
-        ("text", text),
-        ("startup-hooks", lambda: check_startup_hooks(state["entries"])),
-        ("contract", lambda: check_contracts(state["texts"])),
-        ("knobs", lambda: check_knobs(state["texts"], task, profile)),
+    # (name, the state it needs, the check)
+    steps: list[tuple[str, str, Callable[[], Check]]] = [
+        ("file-types", "", layout),
+        ("paths", "entries", lambda: check_paths(state["entries"])),
+        ("surface", "entries", lambda: check_surface(state["entries"], policy.globs_for(task))),
+        ("limits", "entries", lambda: check_limits(state["entries"], policy.limits)),  # from lstat: nothing read yet
+        ("text", "entries", text),
+        ("startup-hooks", "entries", lambda: check_startup_hooks(state["entries"])),
+        ("contract", "texts", lambda: check_contracts(state["texts"], every_file=keep_going)),
+        ("knobs", "texts", lambda: check_knobs(state["texts"], task, profile)),
     ]
-    for name, step in steps:
+    for name, needs, step in steps:
+        if needs and needs not in state:
+            skipped.append((name, f"not run: the {'file list' if needs == 'entries' else 'file texts'} "
+                                  f"could not be made"))
+            continue
         try:
             passed, detail = step()
         except Exception as exc:  # a gate bug or an input no check foresaw: reject, never raise
             passed, detail = False, f"could not be checked ({type(exc).__name__}: {exc})"
-        detail = " ".join(detail.split())  # one line, whatever the input put in it
+        detail = safe_text(detail)  # one line, bounded and inert, whatever the input put in it
         checks.append((name, passed, detail))
-        if not passed:
+        if not passed and not keep_going:
             return GateResult(ok=False, reason=f"{name}: {detail}", checks=checks)
-    return GateResult(ok=True, reason="", checks=checks)
+    failed = next(((n, d) for n, p, d in checks if not p), None)
+    if failed is not None:
+        return GateResult(ok=False, reason=f"{failed[0]}: {failed[1]}", checks=checks, skipped=skipped)
+    files = state["blobs"]
+    return GateResult(ok=True, reason="", checks=checks, files=files, surface_hash=files_hash(files), skipped=skipped)
+
+
+def files_hash(files: dict[str, bytes]) -> str:
+    """The content id of a set of surface files: the same as surface_hash of a folder holding them."""
+    return tree_digest({rel: sha256_bytes(blob) for rel, blob in files.items()})

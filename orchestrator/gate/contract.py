@@ -19,6 +19,21 @@ Client script (`<task>/client.py`), NVFlare Client API:
 
 Job script (`<task>/job.py`): a top-level `def build_recipe(budget, knobs)`; the round and
 client counts come from `budget`, never from numeric literals.
+
+Reading the data (afr_box.tasks.shared.site_env): a site's data is read lazily, a batch at a
+time, so that a site larger than the container's memory trains as well as a small one:
+
+    from afr_box.tasks.shared.site_env import open_site
+    data = open_site(flare.get_site_name())   # nothing is loaded yet
+    len(data)                                 # the site's samples
+    batch = data.batch(idx)                   # {"x": (len(idx), ...) array, "y": (len(idx),) array}
+    data.sample(i)                            # one sample; a ragged input (a bag of tiles) is its own array
+    for b in data.batches(500): ...           # consecutive batches, e.g. a metric over the site
+
+Batches are fresh, writable copies (`torch.from_numpy` works); a ragged input comes as a list of
+per-sample arrays. Holding a whole large site in memory (one batch of everything, or every
+batch kept) exceeds the container's memory limit: the client is killed and the run is a crash
+that names its site and the memory limit.
 """
 from __future__ import annotations
 

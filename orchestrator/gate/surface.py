@@ -1,5 +1,6 @@
 """Surface snapshots: a policy's surface resolved to the baseline files, the baseline snapshot,
-proposed edits written into a snapshot, and a snapshot's hash and diff against the baseline."""
+proposed edits written into a snapshot, the gated bytes kept as a read-only private copy, and a
+snapshot's hash and diff against the baseline."""
 from __future__ import annotations
 
 import difflib
@@ -36,16 +37,25 @@ def apply_edits(snapshot: Path, edits: dict[str, str]) -> str:
     first (relative, no '..', plain names, no symlinked folder on the way) and nothing is
     written if one fails: returns why, or '' when all were written. Whether a path is inside
     the policy surface is the gate's call, on the result."""
-    for rel in edits:
-        why = bad_path_reason(rel) or _through_link(snapshot, rel)
-        if why:
-            return f"{rel!r}: {why}"
+    why = edit_paths_reason(edits) or next(
+        (f"{rel!r}: {_through_link(snapshot, rel)}" for rel in edits if _through_link(snapshot, rel)), "")
+    if why:
+        return why
     for rel, text in edits.items():
         target = snapshot.joinpath(*rel.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+    return ""
+
+
+def edit_paths_reason(edits: dict[str, str]) -> str:
+    """Why one of the edits' paths is not a clean relative surface path ('' when all are)."""
+    for rel in edits:
+        why = bad_path_reason(rel)
+        if why:
+            return f"{rel!r}: {why}"
     return ""
 
 
@@ -70,11 +80,56 @@ def surface_hash(snapshot: Path) -> str:
     return tree_digest(hash_tree(snapshot))
 
 
-def surface_diff(snapshot: Path) -> str:
-    """Unified diff of each surface file against the baseline file it replaces."""
+def write_private_copy(dest: Path, files: dict[str, bytes]) -> Path:
+    """The gated bytes as the candidate record's snapshot, read-only (files 0444, folders 0555):
+    nothing reads it to build, and whoever proposed the candidate finds nothing left to rewrite."""
+    dest.mkdir(parents=True)
+    for rel, blob in sorted(files.items()):
+        target = dest.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+    for folder in sorted({p for p in dest.rglob("*") if p.is_dir()} | {dest}, key=lambda p: -len(p.parts)):
+        os.chmod(folder, 0o555)
+    return dest
+
+
+def make_writable(tree: Path) -> None:
+    """Undo a private copy's read-only bits (as its owner can): files 0644, folders 0755."""
+    for folder, _, names in os.walk(tree):
+        os.chmod(folder, 0o755)
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o644)
+
+
+def working_copy(snapshot: Path, dest: Path) -> Path:
+    """A writable copy of a (read-only) recorded snapshot for a proposer to edit."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(snapshot, dest, symlinks=True, copy_function=shutil.copyfile)
+    make_writable(dest)
+    return dest
+
+
+def snapshot_files(folder: Path) -> dict[str, bytes]:
+    """A recorded (already gated) snapshot's regular files by surface path (links are not followed)."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            full = Path(root) / name
+            if stat.S_ISREG(full.lstat().st_mode):
+                found[full.relative_to(folder).as_posix()] = full.read_bytes()
+    return found
+
+
+def surface_diff(files: "dict[str, bytes] | Path") -> str:
+    """Unified diff of each surface file (gated bytes, or a recorded snapshot folder) against the
+    baseline file it replaces."""
+    if isinstance(files, Path):
+        files = snapshot_files(files)
     out = []
-    for rel in sorted(hash_tree(snapshot)):
-        new = (snapshot / rel).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    for rel in sorted(files):
+        new = files[rel].decode("utf-8", errors="replace").splitlines(keepends=True)
         base_file = repo_file(rel)
         old = base_file.read_text().splitlines(keepends=True) if base_file.is_file() else []
         out.extend(difflib.unified_diff(old, new, f"baseline/{rel}", f"candidate/{rel}"))

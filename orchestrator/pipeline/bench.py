@@ -1,8 +1,10 @@
 """`afr-box bench`: what the sandbox costs, measured against the bare NVFlare run in one go.
 
-(a) bare: the fixed runner as a host process on the baseline surface (no container);
+(a) bare: the fixed runner as a host process on the baseline surface (no container), also
+(a1) with the site isolation every sandboxed run has (sites.py), for its cost;
 (b) sandboxed: the full candidate (gate, build, train, infer, score, verify) through the
-same code path as a campaign. Prints medians per phase and the ratio (b)/(a), the cost of a
+same code path as a campaign, on a surface of the run's own (the baseline's plus a comment), so
+that its first build is real and no other image is touched. Prints medians per phase and the ratio (b)/(a), the cost of a
 rebuild-free rerun, the candidate layer's size and peak memory; checks that (a) and (b)
 produce the identical final model.
 """
@@ -29,6 +31,7 @@ from afr_box.policies.schema import load_policy
 from afr_box.profiles.schema import load_profile
 from afr_box.sandbox.docker.metering import ProcessTreePeak
 from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.sites import ISOLATE_BARE_ENV
 from afr_box.sandbox.images import candidate_tag, find_base
 from afr_box.sandbox.providers import local_sandbox
 from afr_box.tasks.shared.prepared import verify_prepared
@@ -36,8 +39,9 @@ from afr_box.tasks.shared.prepared import verify_prepared
 PHASES = ("gate", "build", "train", "infer", "score", "verify")
 
 
-def _bare_run(profile, snapshot: Path, data_dir: Path, out: Path,
-              default_polling: bool = False) -> tuple[float, Optional[int], int]:
+def _bare_run(profile, snapshot: Path, data_dir: Path, out: Path, default_polling: bool = False,
+              isolated: bool = False) -> tuple[float, Optional[int]]:
+    """(wall seconds, peak memory) of one bare runner into `out`; RuntimeError when it fails."""
     out.mkdir(parents=True)
     run_file = RunFile(task=profile.task, phase="train", budget=profile.budget.model_dump(),
                        sites=profile.budget.site_names(), eval_sites=profile.budget.eval_sites(),
@@ -45,14 +49,16 @@ def _bare_run(profile, snapshot: Path, data_dir: Path, out: Path,
     env = {**os.environ, "AFR_RUN_FILE": str(run_file), "AFR_SURFACE": str(snapshot),
            "AFR_DATA_DIR": str(data_dir / "train"), "AFR_OUT": str(out),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "AFR_NVFLARE_DEFAULT_POLLING": "1" if default_polling else "0"}
+           "AFR_NVFLARE_DEFAULT_POLLING": "1" if default_polling else "0", ISOLATE_BARE_ENV: "1" if isolated else "0"}
     start = time.monotonic()
     with open(out / "train.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.harness.runner"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         with ProcessTreePeak(proc.pid) as memory:
             rc = proc.wait()
-    return time.monotonic() - start, memory.peak, rc
+    if rc != 0:
+        raise RuntimeError(f"bare run failed (exit {rc}); see {out / 'train.log'}")
+    return time.monotonic() - start, memory.peak
 
 
 def _same_model(a: Path, b: Path) -> bool:
@@ -70,26 +76,29 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
     base = find_base(sandbox.images)
     work = Path(work or tempfile.mkdtemp(prefix="afr-bench-")).resolve()
     snapshot = baseline_snapshot(task, policy, work / "surface")
+    # The baseline surface plus a comment unique to this run: its first build is a real one, and
+    # removing its image afterwards takes nobody else's (the baseline's own image stays).
+    knobs = snapshot / task / "knobs.yaml"
+    knobs.write_text(knobs.read_text() + f"# afr-box bench {work.name}\n")
 
     bare = []
     for r in range(reps):
         progress(f"(a) bare runner, repetition {r + 1}/{reps}")
-        wall, peak, rc = _bare_run(profile, snapshot, data_dir, work / f"bare-{r}")
-        if rc != 0:
-            raise RuntimeError(f"bare run failed (exit {rc}); see {work / f'bare-{r}' / 'train.log'}")
+        wall, peak = _bare_run(profile, snapshot, data_dir, work / f"bare-{r}")
         bare.append({"wall_s": wall, "peak_memory_bytes": peak})
 
+    isolated = []
+    for r in range(reps):
+        progress(f"(a1) bare runner with site isolation, repetition {r + 1}/{reps}")
+        isolated.append(_bare_run(profile, snapshot, data_dir, work / f"bare-isolated-{r}", isolated=True)[0])
+
     progress("(a0) bare runner with NVFlare's default polling, once")
-    default_wall, _, rc = _bare_run(profile, snapshot, data_dir, work / "bare-default-polling", default_polling=True)
-    if rc != 0:
-        raise RuntimeError(f"bare run failed (exit {rc}); see {work / 'bare-default-polling' / 'train.log'}")
+    default_wall, _ = _bare_run(profile, snapshot, data_dir, work / "bare-default-polling", default_polling=True)
 
     campaign = f"bench-{int(time.time())}"
     setup = Setup(campaign=campaign, campaign_dir=work / "campaign", profile=profile, policy=policy,
                   policy_hash="bench", data_dir=data_dir, sandbox=sandbox, base=base)
     surface_hash = hash_of(snapshot)
-    # the first sandboxed repetition measures a real build
-    sandbox.images.remove_images({"afr.kind": "candidate", "afr.surface-hash": surface_hash})
     boxed = []
     for r in range(reps):
         progress(f"(b) sandboxed candidate, repetition {r + 1}/{reps}")
@@ -100,7 +109,9 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
         boxed.append({"wall_s": outcome.runtime_s, "timings": outcome.timings, "score": outcome.score,
                       "peak_memory_bytes": resources["train"]["peak_memory_bytes"]})
     image = sandbox.images.image_info(candidate_tag(task, surface_hash))
-    sandbox.executor.remove_containers({"afr.campaign": campaign})
+    sandbox.executor.remove_containers(setup.own_containers)
+    if image is not None:
+        sandbox.images.remove_image(image.id)  # this run's own image
 
     med = lambda xs: statistics.median(xs)
     bare_wall = med([b["wall_s"] for b in bare])
@@ -115,6 +126,8 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
         "candidate_layer_bytes": image.size - base.size if image else None,
         "bare_peak_memory_bytes": max(b["peak_memory_bytes"] or 0 for b in bare),
         "train_container_peak_memory_bytes": max(b["peak_memory_bytes"] or 0 for b in boxed),
+        "isolated_wall_s": med(isolated), "isolation_ratio": med(isolated) / bare_wall,
+        "isolated_identical_model": _same_model(work / "bare-0" / "model.npz", work / "bare-isolated-0" / "model.npz"),
         "default_polling_wall_s": default_wall,
         "default_polling_identical_model": _same_model(work / "bare-0" / "model.npz",
                                                        work / "bare-default-polling" / "model.npz"),
@@ -132,6 +145,8 @@ def format_bench(r: dict) -> str:
         f"  (a0) bare runner, NVFlare default polling (once)     {r['default_polling_wall_s']:7.2f} s"
         f"  (identical final model to (a): {'yes' if r['default_polling_identical_model'] else 'NO'})",
         f"  (a) bare runner (NVFlare simulator, host process)   {r['bare_wall_s']:7.2f} s",
+        f"  (a1) bare runner with site isolation                 {r['isolated_wall_s']:7.2f} s"
+        f"  (x{r['isolation_ratio']:.3f} of (a); identical final model: {'yes' if r['isolated_identical_model'] else 'NO'})",
         f"  (b) sandboxed candidate, end to end                  {r['sandboxed_wall_s']:7.2f} s",
     ]
     lines += [f"        {p:<8}{r['phase_medians_s'][p]:8.2f} s" for p in PHASES]

@@ -16,6 +16,7 @@ from afr_box.sandbox.harness.exit_codes import VIOLATION_EXITS, exit_reason
 from afr_box.sandbox.harness.run_file import RunFile
 from afr_box.sandbox.provider import RunResult
 from afr_box.sandbox.spec import Mount, RunSpec
+from afr_box.tasks.shared.text import safe_text
 
 PHASES = ("train", "infer", "score")
 PHASE_IMAGES = {"train": "candidate", "infer": "candidate", "score": "base"}
@@ -23,28 +24,35 @@ PHASE_IMAGES = {"train": "candidate", "infer": "candidate", "score": "base"}
 # api 1 bases (made before the harness had a package of its own) keep their module paths, so a
 # campaign logged on one still replays on it.
 PHASE_COMMANDS = {
-    "2": {phase: ["python", "-m", "afr_box.sandbox.harness.init", f"afr_box.sandbox.harness.{module}"]
-          for phase, module in (("train", "runner"), ("infer", "infer"), ("score", "scorer"))},
+    api: {phase: ["python", "-m", "afr_box.sandbox.harness.init", f"afr_box.sandbox.harness.{module}"]
+          for phase, module in (("train", "runner"), ("infer", "infer"), ("score", "scorer"))}
+    for api in ("2", "3")
+} | {
     "1": {phase: ["python", "-m", "afr_box.sandbox.init", f"afr_box.sandbox.{module}"]
           for phase, module in (("train", "runner"), ("infer", "infer"), ("score", "scorer"))},
 }
 Failure = tuple[Status, str]
 
 
-def phase_inputs(data_dir: Path, record: CandidateFolder, eval_dir: Optional[Path] = None,
-                 split: str = "test") -> dict[str, list[Mount]]:
-    """Each phase's read-only inputs besides the run file."""
-    eval_dir = data_dir if eval_dir is None else eval_dir
+def phase_inputs(data_dir: Path, record: CandidateFolder, rows: Optional[Path] = None,
+                 trained: Optional[CandidateFolder] = None) -> dict[str, list[Mount]]:
+    """Each phase's read-only inputs besides the run file. Every site is a folder of its own under
+    train/, test_inputs/ and test_labels/ (tasks/shared/prepared.py). `rows`, a held-out view's
+    row ids for the split scored (/rows), are applied by inference and the scorer to the prepared
+    test data. The trained model and its stats come from `trained`'s train phase (another record's,
+    when a trained model is scored again on another split)."""
+    trained = record if trained is None else trained
+    row_ids = [Mount(rows, paths.ROWS)] if rows is not None else []
     return {
         "train": [Mount(data_dir / "train", paths.DATA)],
-        "infer": [Mount(record.model, paths.MODEL), Mount(eval_dir / f"{split}_inputs", paths.DATA)],
-        "score": [Mount(record.phase_out("train"), paths.TRAIN), Mount(record.predictions, paths.PREDICTIONS_IN),
-                  Mount(eval_dir / f"{split}_labels", paths.LABELS)],
+        "infer": [Mount(trained.model, paths.MODEL), Mount(data_dir / "test_inputs", paths.DATA), *row_ids],
+        "score": [Mount(trained.phase_out("train"), paths.TRAIN), Mount(record.predictions, paths.PREDICTIONS_IN),
+                  Mount(data_dir / "test_labels", paths.LABELS), *row_ids],
     }
 
 
 def phase_spec(phase: str, image: str, run_file: Path, inputs: list[Mount], out: Path, limits, timeout_s: float,
-               harness_api: str = "2", **extra) -> RunSpec:
+               harness_api: str = "3", **extra) -> RunSpec:
     """The one container layout of a phase (used to run it, and to describe it in a review)."""
     return RunSpec(image=image, command=PHASE_COMMANDS[harness_api][phase],
                    mounts=[Mount(run_file, paths.RUN_FILE), *inputs, Mount(out, paths.OUT, read_only=False)],
@@ -60,15 +68,19 @@ def write_run_file(profile, record: CandidateFolder, phase: str, cand: str, seed
 
 
 def failure(result: RunResult, phase: str, stats: dict[str, Any]) -> Failure:
-    """(status, reason) for a container that did not finish cleanly."""
-    if result.out_exceeded:
-        return Status.VIOLATION, f"{phase}: wrote more to /out than the policy's out_size (killed)"
+    """(status, reason) for a container that did not finish cleanly. `stats` was read from /out,
+    where candidate code can write too: untrusted, whatever its shape."""
+    stats = stats if isinstance(stats, dict) else {}
     if result.timed_out:
         return Status.CRASH, f"{phase}: timeout (killed after the wall-clock limit)"
+    if stats.get("dead_client"):  # the runner saw which client died, and why (sandbox/harness/supervise.py)
+        return Status.CRASH, safe_text(f"{phase}: {stats['dead_client']}", limit=600)
     if result.oom_killed:
         return Status.CRASH, f"{phase}: out of memory (killed at the policy's memory limit)"
+    # The stats file sits in /out, where candidate code can write too: its error is untrusted text.
+    error = stats.get("error")
+    detail = safe_text(str(error or exit_reason(result.exit_code)))
     if result.exit_code in VIOLATION_EXITS:
-        return Status.VIOLATION, f"{phase}: {stats.get('error') or exit_reason(result.exit_code)}"
-    detail = stats.get("error") or exit_reason(result.exit_code)
+        return Status.VIOLATION, f"{phase}: {detail}"
     tail = " | ".join(line.strip() for line in result.log_tail.strip().splitlines()[-3:])
-    return Status.CRASH, f"{phase}: {detail}; log tail: {tail}"[:600]
+    return Status.CRASH, safe_text(f"{phase}: {detail}; log tail: {tail}", limit=600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from afr_box.orchestrator.pipeline.noise import campaign_noise, review_delta
 from afr_box.orchestrator.records.models import CandidateRecord, save
 from afr_box.orchestrator.records.runlog import Row
 from afr_box.orchestrator.records.status import Status
@@ -30,6 +31,18 @@ def review(score: float, best_score: Optional[float], higher_is_better: bool,
     return Status.DISCARD
 
 
+def review_reason(score: float, best: Optional[float], higher_is_better: bool, status: Status, floor: str) -> str:
+    """Why a scored candidate was kept or discarded, naming the delta it was judged against."""
+    if best is None:
+        return ""
+    gain = score - best if higher_is_better else best - score
+    if status == Status.KEEP:
+        return f"vs best {best:.4f}: gain {gain:+.4f} > {floor}"
+    if gain > 0:
+        return f"vs best {best:.4f}: gain {gain:+.4f} within the {floor}"
+    return f"vs best {best:.4f}: no gain ({gain:+.4f})"
+
+
 def budget_text(profile) -> str:
     """The results.tsv `budget` cell of a profile."""
     b = profile.budget
@@ -41,16 +54,19 @@ def log_outcome(setup, runlog, outcome, proposal, is_baseline: bool):
     row always has a complete record. Used by the campaign loop, `afr-box try` and the attack suite."""
     status, reason = outcome.status, outcome.reason
     higher = setup.profile.metric.higher_is_better
-    if status == Status.SCORED:
+    if status == Status.SCORED and is_baseline:
+        status, reason = Status.KEEP, "baseline"
+    elif status == Status.SCORED:
         best = runlog.best(higher)
-        status = Status.KEEP if is_baseline else review(outcome.score, best.score if best else None, higher,
-                                                         setup.profile.min_delta)
-        reason = "baseline" if is_baseline else (f"vs best {best.score:.4f}" if best and best.score is not None else "")
+        delta, floor = review_delta(setup.profile.min_delta, campaign_noise(setup.folder))
+        status = review(outcome.score, best.score if best else None, higher, delta)
+        reason = review_reason(outcome.score, best.score if best else None, higher, status, floor)
     row = Row(commit=outcome.surface_hash[:12], score=outcome.score if outcome.status == Status.SCORED else None,
               runtime_seconds=outcome.runtime_s, budget=budget_text(setup.profile), status=status, target=setup.task,
               description=proposal.description, artifacts=f"candidates/{outcome.cand}", candidate=outcome.cand,
               image_id=outcome.image_id, surface_hash=outcome.surface_hash, policy=setup.policy.name,
-              seed=setup.profile.budget.seed, proposer=proposal.proposer, reason=reason)
+              seed=setup.profile.budget.seed if outcome.seed is None else outcome.seed, proposer=proposal.proposer,
+              reason=reason)
     record = setup.folder.candidate(outcome.cand)
     record.path.mkdir(parents=True, exist_ok=True)
     optional = {"placement": outcome.placement, "agent": proposal.agent}

@@ -2,14 +2,17 @@
 
 Counted on the run log alone (so a resumed campaign and the external mode agree): scored,
 non-failed candidates since the last improvement (a `keep` row: it beat the best by more
-than the profile's `min_delta`) or since the last literature event, whichever is later.
-Crashes, rejections and violations do not count: they say nothing about a plateau.
+than the review's delta, with `min_delta: auto` the noise floor, so a gain inside the noise
+counts as no material gain) or since the last literature event, whichever is later.
+Crashes, rejections and violations do not count: they say nothing about a plateau. A proposal
+that failed in literature mode resets the count as a literature row does, so a literature
+attempt that keeps failing (a web search error) does not turn every later candidate into one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from afr_box.orchestrator.records.runlog import Row
+from afr_box.orchestrator.records.runlog import LITERATURE_FAILED, Row
 from afr_box.orchestrator.records.status import Status
 
 
@@ -29,7 +32,8 @@ class PlateauState:
 def plateau_state(rows: list[Row], threshold: int) -> PlateauState:
     since = 0
     for row in rows:
-        if row.status in (Status.KEEP, Status.LITERATURE) or row.proposer == "baseline":
+        if (row.status in (Status.KEEP, Status.LITERATURE) or row.proposer == "baseline"
+                or (row.status == Status.CRASH and row.reason.startswith(LITERATURE_FAILED))):
             since = 0
         elif row.status == Status.DISCARD and row.scored:
             since += 1

@@ -56,9 +56,13 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def read_json_or(path: Path, default: Any) -> Any:
-    """A record file that may be missing or unreadable (a container that died early)."""
+def read_json_or(path: Path, default: Any, max_bytes: int = 0) -> Any:
+    """A record file that may be missing or unreadable (a container that died early); with
+    `max_bytes`, one larger than that is `default` too (a file from /out, which candidate code
+    can write: it is never parsed whole into memory)."""
     try:
+        if max_bytes and os.stat(path).st_size > max_bytes:
+            return default
         return read_json(path)
     except (OSError, ValueError):
         return default

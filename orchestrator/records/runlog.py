@@ -23,6 +23,7 @@ from typing import Optional
 from afr_box.orchestrator.records.files import atomic_write_text
 from afr_box.orchestrator.records.status import FAILED, ROW_STATUSES, Status
 from afr_box.tasks.shared.errors import AfrError
+from afr_box.tasks.shared.text import safe_text
 
 AFR_COLUMNS = ("commit", "score", "runtime_seconds", "budget", "status", "target",
                "description", "artifacts")
@@ -30,7 +31,11 @@ BOX_COLUMNS = ("candidate", "image_id", "surface_hash", "policy", "seed", "propo
                "reason", "finished_at", "chain")
 COLUMNS = AFR_COLUMNS + BOX_COLUMNS
 HEADER = "\t".join(COLUMNS) + "\n"
-
+# The reason of a crash row whose proposer gave no candidate (an agent: no image was built), and of
+# one that failed in literature mode. Such rows cost no candidate of --max-candidates; the second
+# kind also resets the plateau watchdog (the agent went to the literature and came back empty).
+PROPOSAL_FAILED = "proposer: "
+LITERATURE_FAILED = PROPOSAL_FAILED + "literature mode: "
 
 
 class RunLogError(AfrError, ValueError):
@@ -43,11 +48,6 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def one_line(text: str) -> str:
-    """Tabs and line breaks would split a TSV cell or row: turn them into spaces."""
-    return " ".join(str(text).replace("\t", " ").splitlines()).replace("\r", " ")
-
-
 @dataclass(frozen=True)
 class Row:
     """One results.tsv line. Field order is the column order."""
@@ -58,7 +58,7 @@ class Row:
     budget: str                 # e.g. "rounds=15 clients=4 steps<=250"
     status: Status              # one of ROW_STATUSES
     target: str                 # task name
-    description: str            # one line
+    description: str            # one line (safe_text: bounded, no control characters)
     artifacts: str              # candidate record folder, relative, e.g. "candidates/0003"
     candidate: str              # candidate id, e.g. "0003"
     image_id: str               # docker image id (sha256:...), empty when never built
@@ -74,10 +74,10 @@ class Row:
         if self.status not in ROW_STATUSES:
             raise ValueError(f"status {self.status!r} not in {tuple(map(str, ROW_STATUSES))}")
         object.__setattr__(self, "status", Status(self.status))
-        for f in fields(self):
+        for f in fields(self):  # one line each (a tab or a break would split the TSV), bounded, inert
             value = getattr(self, f.name)
             if isinstance(value, str):
-                object.__setattr__(self, f.name, one_line(value))
+                object.__setattr__(self, f.name, safe_text(value))
         if self.score is not None:
             object.__setattr__(self, "score", float(self.score))
         # The log keeps 1 decimal; round here so a Row equals its own round trip.
@@ -113,6 +113,11 @@ class Row:
         kw["runtime_seconds"] = float(kw["runtime_seconds"])
         kw["seed"] = int(kw["seed"])
         return cls(**kw)
+
+
+def proposal_failed(row: Row) -> bool:
+    """A crash row for a proposal that never became a candidate (no image)."""
+    return row.status == Status.CRASH and not row.image_id and row.reason.startswith(PROPOSAL_FAILED)
 
 
 def baseline_row(rows: list[Row]) -> Optional[Row]:

@@ -22,13 +22,15 @@ class DockerImages(ImageStore):
     def __init__(self, client=None):
         self.client = client or connect()
 
-    def build_image(self, context, dockerfile, tag, buildargs, labels) -> str:
+    def build_image(self, context, dockerfile, tag, buildargs, labels, network: bool = False) -> str:
         import docker
 
+        where = {"fileobj": io.BytesIO(context), "custom_context": True} if isinstance(context, bytes) \
+            else {"path": str(context)}
         try:
             image, _ = self.client.images.build(
-                path=str(context), dockerfile=dockerfile, tag=tag, buildargs=buildargs,
-                labels=labels, rm=True, forcerm=True, network_mode="none", pull=False,
+                **where, dockerfile=dockerfile, tag=tag, buildargs=buildargs,
+                labels=labels, rm=True, forcerm=True, network_mode="default" if network else "none", pull=False,
             )
         except docker.errors.BuildError as exc:
             tail = "".join(chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log)[-LOG_TAIL_CHARS:]
@@ -58,6 +60,39 @@ class DockerImages(ImageStore):
         for img in found:
             self.client.images.remove(img.id, force=True)
         return len(found)
+
+    def list_images(self, labels: Labels) -> list[ImageInfo]:
+        return [info for img in self.client.images.list(filters={"label": label_filters(labels)})
+                if (info := self.image_info(img.id)) is not None]
+
+    def remove_image(self, image_id: str) -> bool:
+        import docker
+
+        try:
+            self.client.images.remove(image_id, force=False, noprune=False)
+        except docker.errors.ImageNotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # a container uses it, or it has several tags
+                try:  # several tags of one unused image: remove them all
+                    if not self.client.containers.list(all=True, filters={"ancestor": image_id}, sparse=True):
+                        self.client.images.remove(image_id, force=True)
+                        return True
+                except docker.errors.APIError:
+                    pass
+                return False
+            raise
+        return True
+
+    def probe(self, image: str, command: list[str]) -> tuple[int, str]:
+        container = self.client.containers.create(image=image, command=command, network_disabled=True,
+                                                  read_only=True, labels={"afr.kind": "probe"})
+        try:
+            container.start()
+            code = container.wait(timeout=120)["StatusCode"]
+            return code, container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        finally:
+            container.remove(force=True)
 
     def top_layer(self, image: str) -> Optional[dict[str, str]]:
         import docker

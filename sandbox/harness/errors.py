@@ -4,3 +4,8 @@ runner turns them into an exit code and an `error` in its stats file)."""
 
 class BudgetViolation(Exception):
     """The candidate's job does not match the fixed budget (rounds, clients, workflow, aggregator)."""
+
+
+class OutputViolation(Exception):
+    """What the run left behind for /out breaks the output rules (round metrics that the trusted
+    collector cannot have written: a non-finite number, an oversized file, unknown rounds or sites)."""

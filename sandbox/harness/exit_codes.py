@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     BUDGET_VIOLATION = 4   # runner / export_job: the exported job breaks the budget
     SCORE_REFUSED = 5      # scorer: the outputs cannot be scored (score.json says why)
     STRAY_PROCESSES = 6    # init: processes were left running after the phase
+    OUTPUT_VIOLATION = 7   # runner: what the run left for the outputs breaks their rules (round metrics)
     USAGE = 64             # init: called without its one argument
 
     @property
@@ -25,6 +26,7 @@ _REASONS = {
     ExitCode.BUDGET_VIOLATION: "budget violation",
     ExitCode.SCORE_REFUSED: "score refused",
     ExitCode.STRAY_PROCESSES: "background processes left running",
+    ExitCode.OUTPUT_VIOLATION: "outputs break the harness's rules",
     ExitCode.USAGE: "harness called wrongly",
 }
 def exit_reason(code) -> str:
@@ -36,4 +38,4 @@ def exit_reason(code) -> str:
 
 
 # Exits that are a broken rule, not a failure: the row is a violation.
-VIOLATION_EXITS = frozenset({ExitCode.BUDGET_VIOLATION, ExitCode.STRAY_PROCESSES})
+VIOLATION_EXITS = frozenset({ExitCode.BUDGET_VIOLATION, ExitCode.STRAY_PROCESSES, ExitCode.OUTPUT_VIOLATION})

@@ -1,11 +1,12 @@
 """Runs the candidate's `job.py` and exports its recipe, in a process of its own.
 
-    python -m afr_box.sandbox.harness.export_job <work dir>
+    python -m afr_box.sandbox.harness.export_job <work dir> [--no-site]
 
 Started by the runner with the merged task view already on PYTHONPATH. Candidate code runs
 here, never in the runner's own process, so whatever it patches or sets (harness modules,
 environment variables, the budget dict) dies with this process; the runner checks what was
-exported from the outside. Exits with ExitCode OK, JOB_FAILED or BUDGET_VIOLATION.
+exported from the outside. With --no-site (a sandbox run) it first gives up reading any site's
+data (site isolation, sites.py). Exits with ExitCode OK, JOB_FAILED or BUDGET_VIOLATION.
 The error (if any) is the last stdout line starting with ERROR_PREFIX (a pipe, not a file: the
 candidate may have filled /tmp).
 """
@@ -18,15 +19,19 @@ from pathlib import Path
 
 from afr_box.sandbox.harness.errors import BudgetViolation
 from afr_box.sandbox.harness.exit_codes import ExitCode
+from afr_box.sandbox.harness.landlock import restrict_reads
 from afr_box.sandbox.harness.paths import RUN_FILE
 from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.sites import readable
 from afr_box.sandbox.harness.surface_import import load_module
 from afr_box.tasks.shared import site_env
 ERROR_PREFIX = "AFR-EXPORT-ERROR: "
 
 
-def main(work: Path) -> int:
+def main(work: Path, no_site: bool = False) -> int:
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", RUN_FILE))
+    if no_site:
+        restrict_reads(readable(site_env.data_dir(), run.sites, None))
     view = Path(os.environ["AFR_SURFACE"])
     try:
         job = load_module("job", view / run.task / "job.py")
@@ -47,4 +52,4 @@ def _report(error: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(Path(sys.argv[1]), "--no-site" in sys.argv[2:]))

@@ -2,12 +2,14 @@
 
     python -m afr_box.sandbox.harness.infer
 
-Mounted read-only: the run file, the final weights (/model/model.npz) and the test *inputs*
-(/data). Writes one predictions array per evaluation site to /out/predictions/<site>.npy.
+Mounted read-only: the run file, the final weights (/model/model.npz), the test *inputs*
+(/data/<site>/, read lazily) and, for a held-out view, its index files (/rows/<site>.npy: the
+row ids to predict, applied here, never a copy of the inputs). Writes one predictions array per
+evaluation site to /out/predictions/<site>.npy.
 
 How inputs reach the model is fixed per task: `tasks/<task>/predict.py` (fixed code, never in
-a surface) may define `predict(model, arrays) -> array` for tasks whose inputs are not one
-batchable `x` (bags of tiles, volumes, token sequences); otherwise `x` is fed in batches.
+a surface) may define `predict(model, site: SiteData) -> array` for tasks whose inputs are not
+one batchable `x` (bags of tiles, volumes, token sequences); otherwise `x` is fed in batches.
 """
 from __future__ import annotations
 
@@ -20,23 +22,28 @@ from pathlib import Path
 import numpy as np
 
 from afr_box.sandbox.harness.exit_codes import ExitCode
-from afr_box.sandbox.harness.paths import DATA, INFER_STATS, MODEL, OUT, PREDICTIONS, RUN_FILE, SURFACE
+from afr_box.sandbox.harness.paths import DATA, INFER_STATS, MODEL, OUT, PREDICTIONS, ROWS, RUN_FILE, SURFACE
 from afr_box.sandbox.harness.run_file import RunFile
 from afr_box.sandbox.harness.surface_import import activate, load_module
 from afr_box.tasks.shared import site_env
-from afr_box.tasks.shared.prepared import num_samples
+from afr_box.tasks.shared.prepared import SiteData
 
 BATCH = 1024
 
 
-def predict_batches(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def predict_batches(model, site: SiteData) -> np.ndarray:
     """The default: the model's outputs for `x`, BATCH rows at a time."""
     import torch
 
-    x = torch.from_numpy(arrays["x"])
     with torch.no_grad():
-        pred = torch.cat([model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]) if len(x) else torch.empty(0)
-    return pred.float().numpy()
+        parts = [model(torch.from_numpy(b["x"])) for b in site.batches(BATCH)]
+    return (torch.cat(parts) if parts else torch.empty(0)).float().numpy()
+
+
+def site_inputs(data: Path, site: str, rows: Path) -> SiteData:
+    """A site's test inputs, restricted to a view's row ids when /rows holds them."""
+    index = rows / f"{site}.npy"
+    return SiteData(data / site, np.load(index, allow_pickle=False) if index.is_file() else None)
 
 
 def task_predictor(task: str):
@@ -57,6 +64,7 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), model_file: Path = Pa
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", RUN_FILE))
     surface = Path(os.environ.get("AFR_SURFACE", SURFACE))
     data = Path(os.environ.get("AFR_DATA_DIR", DATA))
+    rows = Path(os.environ.get("AFR_ROWS_DIR", ROWS))
     view = activate(surface, run.task, work / "view")
     knobs = site_env.knobs()  # the view's knobs file (activate points AFR_SURFACE at it)
     models = load_module("models", view / run.task / "models.py")
@@ -69,12 +77,11 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), model_file: Path = Pa
     pred_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for site in run.eval_sites:
-        with np.load(data / f"{site}.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        inputs = site_inputs(data, site, rows)
         with torch.no_grad():
-            pred = np.asarray(predict(model, arrays))
+            pred = np.asarray(predict(model, inputs))
         np.save(pred_dir / f"{site}.npy", pred, allow_pickle=False)
-        counts[site] = int(num_samples(arrays))
+        counts[site] = len(inputs)
     (out / INFER_STATS).write_text(json.dumps({"phase": "infer", "predicted": counts}, indent=2))
     return ExitCode.OK
 

@@ -17,5 +17,6 @@ class ScoreRecord(BaseModel):
     per_client: dict[str, float] = {}
     n_params: Optional[int] = None
     rounds_completed: Optional[int] = None
+    weights_sha256: str = ""                              # the final weights' arrays (scorer.weights_digest)
     refused: str = ""                                     # why the outputs cannot be scored
     refused_kind: Literal["", "budget", "output"] = ""    # budget: a rule was broken; output: malformed

@@ -14,15 +14,17 @@ MODEL = "/model/model.npz"      # infer: the trained weights
 TRAIN = "/train"                # score: the training outputs
 PREDICTIONS_IN = "/predictions"  # score: the inference outputs
 LABELS = "/labels"              # score: the hidden evaluation labels
+ROWS = "/rows"                  # infer, score: a held-out view's row ids per site (absent: every row)
 
 # What each phase writes to /out.
 MODEL_FILE = "model.npz"
 TRAIN_STATS = "train_stats.json"
+ROUND_METRICS = "round_metrics.json"  # per round: the clients' reported metrics and the aggregate (round_metrics.py)
 INFER_STATS = "infer_stats.json"
 PREDICTIONS = "predictions"     # folder: one <site>.npy per evaluation site
 SCORE_FILE = "score.json"
 INIT_VIOLATION = "init_violation.json"  # written by the trusted init when it found stray processes
 
-OUTPUTS = {"train": frozenset({MODEL_FILE, TRAIN_STATS}), "infer": frozenset({INFER_STATS, PREDICTIONS}),
+OUTPUTS = {"train": frozenset({MODEL_FILE, TRAIN_STATS, ROUND_METRICS}), "infer": frozenset({INFER_STATS, PREDICTIONS}),
            "score": frozenset({SCORE_FILE})}
 ALWAYS = frozenset({INIT_VIOLATION})

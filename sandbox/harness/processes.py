@@ -26,25 +26,40 @@ def make_undumpable() -> None:
         pass
 
 
-def _state_and_name(pid: int) -> tuple[str, str]:
+def _name(pid: int) -> str:
     try:
         raw = (PROC / str(pid) / "stat").read_text()
     except OSError:
-        return "", ""
-    name = raw[raw.find("(") + 1:raw.rfind(")")]
-    state = raw[raw.rfind(")") + 2:raw.rfind(")") + 3]
-    return state, name
+        return "?"
+    return raw[raw.find("(") + 1:raw.rfind(")")]
+
+
+def _state(stat: Path) -> str:
+    try:
+        raw = stat.read_text()
+    except OSError:
+        return ""
+    return raw[raw.rfind(")") + 2:raw.rfind(")") + 3]
+
+
+def _live(pid: int) -> bool:
+    """Some task (thread) of `pid` still runs. A zombie leader does not make a process dead: its
+    main thread may have exited (pthread_exit) while another thread runs on."""
+    try:
+        stats = [task / "stat" for task in (PROC / str(pid) / "task").iterdir()]
+    except OSError:
+        stats = [PROC / str(pid) / "stat"]
+    return any(state not in "ZX" for state in map(_state, stats) if state)
 
 
 def other_processes(exclude: set[int]) -> dict[int, str]:
-    """Live (non-zombie) processes in this pid namespace except `exclude`: {pid: command name}."""
+    """Processes in this pid namespace with a live task, except `exclude`: {pid: command name}."""
     found = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit() or int(entry.name) in exclude:
             continue
-        state, name = _state_and_name(int(entry.name))
-        if state and state not in "ZX":
-            found[int(entry.name)] = name
+        if _live(int(entry.name)):
+            found[int(entry.name)] = _name(int(entry.name))
     return found
 
 

@@ -5,9 +5,11 @@
 Reads the budget from the read-only run file, runs the candidate's `job.py` in a child
 process to export its recipe, checks the exported job against the budget (workflow, rounds,
 clients) from the outside, applies the harness's fixed simulator settings, runs the NVFlare
-simulator with the budget's client count and writes to /out: `model.npz` (final global
-weights, numpy, no pickle), `train_stats.json`. After each candidate step nothing may be left
-running. Exits with an ExitCode: OK, SIMULATOR_FAILED, JOB_FAILED or BUDGET_VIOLATION.
+simulator with the budget's client count (in a sandbox with site isolation: sites.py) and
+writes to /out: `model.npz` (final global weights, numpy, no pickle), `train_stats.json`, and
+`round_metrics.json` (what the trusted collector it adds to the job recorded per round,
+checked: round_metrics.py). After each candidate step nothing may be left running. Exits with
+an ExitCode: OK, SIMULATOR_FAILED, JOB_FAILED, BUDGET_VIOLATION or OUTPUT_VIOLATION.
 """
 from __future__ import annotations
 
@@ -19,17 +21,22 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from afr_box.sandbox.harness.errors import BudgetViolation
+from afr_box.sandbox.harness.errors import BudgetViolation, OutputViolation
 from afr_box.sandbox.harness.exit_codes import ExitCode
 from afr_box.sandbox.harness.export_job import ERROR_PREFIX
 from afr_box.sandbox.harness.init import in_sandbox
+from afr_box.sandbox.harness.landlock import abi_version
 from afr_box.sandbox.harness.processes import describe, make_undumpable, strays_after
-from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, RUN_FILE, SURFACE, TMP, TRAIN_STATS
+from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, ROUND_METRICS, RUN_FILE, SURFACE, TMP, TRAIN_STATS
+from afr_box.sandbox.harness.round_metrics import MAX_BYTES, RoundMetricsError, parse_round_metrics
 from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.sites import (BROKER_ENV, ISOLATE_BARE_ENV, VIEW_PATH_ENV, SiteBroker,
+                                           denied_site_path, isolation_reason)
 from afr_box.sandbox.harness.supervise import run_with_restart
 from afr_box.sandbox.harness.surface_import import activate
+from afr_box.tasks.shared.site_env import data_dir
 
 
 class JobFailed(Exception):
@@ -43,10 +50,15 @@ AGGREGATOR_PREFIXES = ("shared.aggregators.", "nvflare.")
 # Harness speed settings (same for every candidate): faster polling, identical results.
 TASK_REQUEST_INTERVAL = 0.1
 TASK_CHECK_PERIOD = 0.1
+# The trusted round-metrics collector every job gets, and where (in the simulator's workspace,
+# so a restarted run starts a fresh file) it writes.
+COLLECTOR = {"id": "afr_round_metrics", "path": "afr_box.sandbox.harness.round_collector.RoundMetricsCollector"}
+COLLECTOR_FILE = "afr_round_metrics.json"
 
 
-def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
-    """Validate the exported server config against the budget; tune its polling; return it."""
+def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path] = None) -> dict[str, Any]:
+    """Validate the exported server config against the budget; tune its polling; add the
+    round-metrics collector (writing to `rounds_file`); return it."""
     configs = list(job_dir.glob("*/config/config_fed_server.json"))
     if len(configs) != 1:
         raise BudgetViolation(f"expected one server config in the exported job, found {len(configs)}")
@@ -77,15 +89,21 @@ def check_job(job_dir: Path, budget: dict[str, Any]) -> dict[str, Any]:
     if os.environ.get("AFR_NVFLARE_DEFAULT_POLLING") != "1":  # set only by `afr-box bench`, for the comparison
         args["task_check_period"] = TASK_CHECK_PERIOD
         cfg["server"] = {**cfg.get("server", {}), "task_request_interval": TASK_REQUEST_INTERVAL}
+    if rounds_file is not None:
+        components = cfg.setdefault("components", [])
+        if any(c.get("id") == COLLECTOR["id"] for c in components if isinstance(c, dict)):
+            raise BudgetViolation(f"job defines a component with the harness's own id {COLLECTOR['id']!r}")
+        components.append({**COLLECTOR, "args": {"path": str(rounds_file)}})
     cfg_path.write_text(json.dumps(cfg, indent=2))
     return cfg
 
 
-def export_job(run: RunFile, surface: Path, work: Path) -> Path:
-    """Build the merged view here (trusted), run the candidate's job.py in a child process,
-    and find the exported job from the outside."""
+def export_job(run: RunFile, surface: Path, work: Path, isolate: bool = False) -> Path:
+    """Build the merged view here (trusted), run the candidate's job.py in a child process (that
+    reads no site with `isolate`), and find the exported job from the outside."""
     activate(surface, run.task, work / "view")
-    export = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.harness.export_job", str(work)],
+    export = subprocess.Popen([sys.executable, "-m", "afr_box.sandbox.harness.export_job", str(work)]
+                              + (["--no-site"] if isolate else []),
                               start_new_session=True, stdout=subprocess.PIPE, text=True, errors="replace")
     errors: list[str] = []
 
@@ -101,6 +119,9 @@ def export_job(run: RunFile, surface: Path, work: Path) -> Path:
     _no_strays("job.py")  # ...until it is killed here
     reader.join(timeout=5)
     error = errors[-1] if errors else ""
+    denied = denied_site_path(error, data_dir(), run.sites) if isolate else None
+    if denied:
+        raise BudgetViolation(isolation_reason(denied, "job.py"))
     if export.returncode == ExitCode.BUDGET_VIOLATION:
         raise BudgetViolation(error.removeprefix("budget violation: ") or "job.py reported a budget violation")
     if export.returncode != ExitCode.OK:
@@ -122,11 +143,63 @@ def _no_strays(what: str) -> None:
         raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
 
 
-def run_simulator(job_dir: Path, workspace: Path, clients: int) -> tuple[int, list[str]]:
-    """(exit code, stall reasons): the simulator in its own session (so its whole tree can be
-    stopped together), watched for stalls and started again once if it stalls (supervise.py)."""
+def run_simulator(job_dir: Path, workspace: Path, clients: int) -> tuple[int, list[str], Optional[str]]:
+    """(exit code, stall reasons, dead client): the simulator in its own session (so its whole tree
+    can be stopped together), watched for stalls (started again once) and dead clients (stopped
+    at once; supervise.py). A bare run on the host (`afr-box bench`)."""
     cmd = ["nvflare", "simulator", str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
     return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True))
+
+
+def run_isolated(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any]) -> tuple[int, list[str], Optional[str]]:
+    """run_simulator in a sandbox, with site isolation (sites.py): the server reads no site, each
+    client worker only its own. A refused read of a site is a BudgetViolation; each site's worker
+    CPU seconds, measured here, go to `stats`."""
+    clients = run.budget["clients"]
+    cmd = [sys.executable, "-P", "-m", "afr_box.sandbox.harness.simulate", str(job_dir), "-w", str(workspace),
+           "-n", str(clients), "-t", str(clients)]
+    denied: list[str] = []
+    data = data_dir()
+
+    def watch_line(line: str) -> None:
+        path = denied_site_path(line, data, run.sites)
+        if path and not denied:
+            denied.append(path)
+
+    launcher_env = {k: os.environ[k] for k in ("PATH", "HOME", "AFR_RUN_FILE", "AFR_DATA_DIR") if k in os.environ}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env) as broker:
+        env.update({BROKER_ENV: str(broker.socket_path), VIEW_PATH_ENV: os.environ.get("PYTHONPATH", "")})
+
+        def reset() -> None:
+            broker.kill_all()
+            shutil.rmtree(workspace, ignore_errors=True)
+
+        result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line)
+    stats["site_cpu_s"] = dict(sorted(broker.cpu_s.items()))
+    if denied:
+        raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
+    if broker.refused:
+        raise BudgetViolation(f"site isolation: the server asked for a worker the broker refused: {broker.refused[0]}")
+    return result
+
+
+def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> int:
+    """Check what the collector left (bounded read, strict JSON, finite numbers, budget rounds
+    and sites) and write it to /out; the number of rounds recorded (0 when there is no file: a run
+    that ended before its first aggregation). OutputViolation when the file breaks the rules."""
+    if not rounds_file.is_file():
+        return 0
+    with open(rounds_file, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    try:
+        metrics = parse_round_metrics(data, run.budget["rounds"], run.sites)
+    except RoundMetricsError as exc:
+        raise OutputViolation(f"round metrics: {exc} (not what the harness's collector writes)") from None
+    tmp = out / f".{ROUND_METRICS}.tmp"
+    tmp.write_text(metrics.model_dump_json())
+    os.replace(tmp, out / ROUND_METRICS)  # replaces whatever candidate code may have put there
+    return len(metrics.rounds)
 
 
 def final_model(workspace: Path) -> tuple[dict, int]:
@@ -165,21 +238,33 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
         (out / TRAIN_STATS).write_text(json.dumps(stats, indent=2, sort_keys=True))
         return code
 
+    isolate = in_sandbox() or os.environ.get(ISOLATE_BARE_ENV) == "1"  # on the host: `afr-box bench` only
+    if isolate and not abi_version():
+        return finish(ExitCode.SIMULATOR_FAILED, error="site isolation needs Landlock (Linux 5.13 or later; gVisor has "
+                                                       "none): this kernel or container runtime offers none")
     try:
-        job_dir = export_job(run, surface, work)
-        check_job(job_dir, run.budget)
-        rc, stalls = run_simulator(job_dir, work / "ws", run.budget["clients"])
-        if stalls:
-            stats["restarts"] = [f"stalled: {s}" for s in stalls]
+        job_dir = export_job(run, surface, work, isolate)
+        check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
+        rc, restarts, dead = (run_isolated(job_dir, work / "ws", run, stats) if isolate
+                              else run_simulator(job_dir, work / "ws", run.budget["clients"]))
+        if restarts:
+            stats["restarts"] = restarts
         _no_strays("the NVFlare run")
+        if not dead and rc == 0:  # a run that failed says so; its partial metrics are not read
+            stats["rounds_recorded"] = collect_round_metrics(work / "ws" / COLLECTOR_FILE, run, out)
     except BudgetViolation as exc:
         print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
         return finish(ExitCode.BUDGET_VIOLATION, error=f"budget violation: {exc}")
+    except OutputViolation as exc:
+        print(f"OUTPUT VIOLATION: {exc}", file=sys.stderr)
+        return finish(ExitCode.OUTPUT_VIOLATION, error=str(exc))
     except JobFailed as exc:
         print(f"JOB FAILED: {exc}", file=sys.stderr)
         return finish(ExitCode.JOB_FAILED, error=str(exc))
+    if dead:
+        return finish(ExitCode.SIMULATOR_FAILED, error=dead, dead_client=dead)
     if rc != 0:
-        error = (f"the NVFlare run stalled on every start ({'; '.join(stalls)})" if rc == -1 and stalls
+        error = (f"the NVFlare run never finished, on any start ({'; '.join(restarts)})" if rc == -1 and restarts
                  else f"NVFlare simulator exited with {rc}")
         return finish(ExitCode.SIMULATOR_FAILED, error=error)
     try:

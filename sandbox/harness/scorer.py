@@ -3,23 +3,28 @@
     python -m afr_box.sandbox.harness.scorer
 
 Mounted read-only: the run file, the training outputs (/train: model.npz, train_stats.json),
-the predictions (/predictions) and the hidden test labels (/labels). Checks that the budget
-was really spent (rounds completed) and that the model respects the parameter cap, then
+the predictions (/predictions), the hidden test labels (/labels/<site>/y.npy) and, for a
+held-out view, its row ids (/rows/<site>.npy, applied to the labels as inference applied them
+to the inputs). Checks that the budget was really spent (rounds completed) and that the model
+respects the parameter cap (every numeric array of the final weights, whatever its dtype) and
+the byte cap, then
 computes the profile's metric (from the registry in tasks/shared/metrics) per evaluation site and aggregates it by the profile's convention
 (per_client_mean: FLamby; pooled: LEAF). Writes /out/score.json; exits OK when scored, SCORE_REFUSED otherwise.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from afr_box.sandbox.harness.exit_codes import ExitCode
-from afr_box.sandbox.harness.paths import LABELS, MODEL_FILE, OUT, PREDICTIONS_IN, RUN_FILE, SCORE_FILE, TRAIN, TRAIN_STATS
+from afr_box.sandbox.harness.paths import LABELS, MODEL_FILE, OUT, PREDICTIONS_IN, ROWS, RUN_FILE, SCORE_FILE, TRAIN, TRAIN_STATS
 from afr_box.sandbox.harness.run_file import RunFile
 from afr_box.tasks.shared.metrics import compute
 
@@ -33,15 +38,72 @@ class ScoreRefused(Exception):
         self.kind = kind
 
 
-def count_params(model_file: Path) -> int:
-    """Parameters of the final model: the same file the inference container loaded."""
+# Array kinds that can be weights: bool, signed and unsigned integers, floats, complex. Anything
+# else (bytes, strings, void/structured records, datetimes) has no place in a model's state.
+NUMERIC_KINDS = frozenset("biufc")
+BYTES_PER_PARAM = 8  # the byte cap, unless the profile sets max_model_bytes: the cap's parameters as float64
+MAX_ARRAYS = 100_000  # entries of a state dict (an EfficientNet has a few hundred)
+HEADER_ALLOWANCE = 4096  # per array: the .npy header around its data
+
+
+def model_arrays(model_file: Path) -> list[tuple[str, np.dtype, int]]:
+    """(name, dtype, element count) of every array in model.npz, read from the .npy headers only,
+    so that a model too big for its caps is refused before any of its data is read or inflated.
+    Each member's declared size must match its header (a reader inflates no more than that)."""
     try:
-        with np.load(model_file, allow_pickle=False) as z:
-            arrays = [z[k] for k in z.files]
-    except (OSError, ValueError) as exc:
+        with zipfile.ZipFile(model_file) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_ARRAYS:
+                raise ScoreRefused("budget", f"model.npz holds {len(infos)} arrays (at most {MAX_ARRAYS})")
+            found = []
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    raise ScoreRefused("output", f"model.npz holds {info.filename!r}, not an array")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise ScoreRefused("output", f"{info.filename}: .npy format {version} is not read here")
+                    shape, _, dtype = read_header(f)
+                count = int(np.prod(shape, dtype=object))
+                if info.file_size > count * dtype.itemsize + HEADER_ALLOWANCE:
+                    raise ScoreRefused("output", f"{info.filename}: {info.file_size} bytes for a {dtype.str} "
+                                                 f"array of shape {shape}")
+                found.append((info.filename[:-4], dtype, count))
+            return found
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ScoreRefused("output", f"model.npz is not a plain array archive: {exc}") from None
-    # Floating-point arrays are the learnt parameters (and float buffers); integer counters are not.
-    return int(sum(a.size for a in arrays if a.dtype.kind == "f"))
+
+
+def count_params(model_file: Path) -> tuple[int, int]:
+    """(parameters, bytes) of the final model (the same file the inference container loaded):
+    every element of every array, whatever its dtype. int8 codes dequantised in forward, an
+    int32 buffer of training rows, BatchNorm's counters: all are state the model carries, and
+    all count. An array that is not numeric is refused."""
+    total, nbytes = 0, 0
+    for name, dtype, count in model_arrays(model_file):
+        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.shape != ():
+            raise ScoreRefused("budget", f"model array {name!r} has dtype {dtype.str!r}: weights are numeric arrays")
+        total += count
+        nbytes += count * dtype.itemsize
+    return total, nbytes
+
+
+def weights_digest(model_file: Path) -> str:
+    """sha256 of the arrays themselves (names, headers and data, in name order): the same weights
+    give the same digest whatever the zip's timestamps (repeat tables compare seeds with it)."""
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(model_file) as zf:
+            for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                digest.update(info.filename.encode("utf-8", "surrogateescape") + b"\0")
+                with zf.open(info) as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(chunk)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # e.g. a CRC that does not match
+        raise ScoreRefused("output", f"model.npz cannot be read: {exc}") from None
+    return digest.hexdigest()
 
 
 def load_prediction(path: Path, n: int) -> np.ndarray:
@@ -53,19 +115,29 @@ def load_prediction(path: Path, n: int) -> np.ndarray:
     return pred
 
 
-def score(run: RunFile, train: Path, predictions: Path, labels: Path) -> dict[str, Any]:
+def site_labels(labels: Path, site: str, rows: Path) -> np.ndarray:
+    """A site's labels (the whole array: metrics need every one), restricted to a view's rows."""
+    y = np.load(labels / site / "y.npy", mmap_mode="r", allow_pickle=False)
+    index = rows / f"{site}.npy"
+    return np.array(y[np.load(index, allow_pickle=False)] if index.is_file() else y)
+
+
+def score(run: RunFile, train: Path, predictions: Path, labels: Path, rows: Path = Path(ROWS)) -> dict[str, Any]:
     stats = json.loads((train / TRAIN_STATS).read_text())
     rounds = stats.get("rounds_completed")
     if rounds != run.budget["rounds"]:
         raise ScoreRefused("budget", f"rounds completed {rounds!r} != budget {run.budget['rounds']}")
-    n_params = count_params(train / MODEL_FILE)
-    if n_params > run.budget["max_model_params"]:
-        raise ScoreRefused("budget", f"model has {n_params} parameters > max_model_params {run.budget['max_model_params']}")
+    cap = run.budget["max_model_params"]
+    max_bytes = run.budget.get("max_model_bytes") or BYTES_PER_PARAM * cap
+    n_params, n_bytes = count_params(train / MODEL_FILE)  # from the headers: no data read yet
+    if n_params > cap:
+        raise ScoreRefused("budget", f"model has {n_params} parameters > max_model_params {cap}")
+    if n_bytes > max_bytes:
+        raise ScoreRefused("budget", f"model arrays take {n_bytes} bytes > max_model_bytes {max_bytes}")
     name, classes = run.metric["name"], run.metric.get("classes")
     per_client, ys, ps = {}, [], []
     for site in run.eval_sites:
-        with np.load(labels / f"{site}.npz", allow_pickle=False) as z:
-            y = z["y"]
+        y = site_labels(labels, site, rows)
         p = load_prediction(predictions / f"{site}.npy", len(y))
         try:
             per_client[site] = compute(name, y, p, classes)
@@ -78,7 +150,8 @@ def score(run: RunFile, train: Path, predictions: Path, labels: Path) -> dict[st
     else:
         value = float(np.mean(list(per_client.values())))
     return {"score": value, "metric": run.metric["name"], "convention": run.metric["convention"],
-            "per_client": per_client, "n_params": n_params, "rounds_completed": rounds}
+            "per_client": per_client, "n_params": n_params, "rounds_completed": rounds,
+            "weights_sha256": weights_digest(train / MODEL_FILE)}
 
 
 def main(out: Path = Path(OUT)) -> int:

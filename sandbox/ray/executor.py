@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from afr_box.sandbox.errors import ClusterError
+from afr_box.sandbox.errors import ClusterError, RunInterrupted
 from afr_box.sandbox.outputs import pack_outputs, unpack_outputs
 from afr_box.sandbox.provider import Executor, Labels, Requirements, RunResult
 from afr_box.sandbox.ray.images import PublishingImages
@@ -69,24 +69,33 @@ class RayExecutor(Executor):
     """Each phase is one Ray task on a node with a free `afr_slot`; images come from `images`
     (pushed to the registry on first use)."""
 
-    def __init__(self, images: PublishingImages, shared_roots: list[Path]):
+    def __init__(self, images: PublishingImages, shared_roots: list[Path], stopping=None):
+        super().__init__(stopping)
         self.images = images
         self.shared_roots = [Path(r).resolve() for r in shared_roots]
+
+    def for_another_slot(self) -> "RayExecutor":
+        return RayExecutor(self.images, self.shared_roots, self.stopping)
 
     # Containers: on the nodes.
     def run(self, spec: RunSpec, log_path: Path) -> RunResult:
         import ray
 
+        self.check_not_stopped(spec)
         image = self.images.publish_id(spec.image)
         obj = self.submit(spec, image)
         start = time.monotonic()
         try:
-            answer = ray.get(obj, timeout=spec.timeout_s + QUEUE_AND_PULL_S)
+            answer = self._answer(obj, spec, start)
         except ray.exceptions.GetTimeoutError:
             ray.cancel(obj, force=True)
             self.remove_containers(_run_labels(spec))
             log_path.write_text("no answer from the cluster node: task cancelled, container removed\n")
             return RunResult(exit_code=None, timed_out=True, oom_killed=False, wall_s=time.monotonic() - start)
+        except RunInterrupted:
+            ray.cancel(obj, force=True)
+            self.remove_containers(_run_labels(spec))  # Ray does not own the container: its node removes it
+            raise
         except ray.exceptions.RayError as exc:
             self.remove_containers(_run_labels(spec))
             raise ClusterError(f"{spec.name or spec.image}: the cluster task failed: "
@@ -98,16 +107,31 @@ class RayExecutor(Executor):
             refused = unpack_outputs(answer["outputs"], Path(out.source))
         return replace(RunResult(**answer["result"]), placement=answer["placement"], outputs_refused=refused)
 
+    def _answer(self, obj, spec: RunSpec, start: float) -> dict:
+        """The node's answer, waited for in short steps so that a stop ends the wait at once."""
+        import ray
+
+        limit = spec.timeout_s + QUEUE_AND_PULL_S
+        while not ray.wait([obj], timeout=min(1.0, max(0.0, limit - (time.monotonic() - start))))[0]:
+            if self.stopping.is_set():
+                raise RunInterrupted(f"{spec.name or spec.image}: stopped after {time.monotonic() - start:.1f} s")
+            if time.monotonic() - start >= limit:
+                raise ray.exceptions.GetTimeoutError()
+        return ray.get(obj)
+
     def submit(self, spec: RunSpec, image_ref: str):
         """Start `spec` on a node with a free slot; the ObjectRef of its answer."""
-        return remote(run_on_node).options(
-            resources={SLOT: 1}, num_cpus=0, num_gpus=len(spec.gpu_ids), max_retries=0,
-            name=f"afr {spec.name or spec.image}"[:100],
-        ).remote(spec, image_ref, self._stage(spec))
+        return remote(run_on_node).options(**task_options(spec)).remote(spec, image_ref, self._stage(spec))
 
     def remove_containers(self, labels: Labels) -> int:
         removed = sum(r["removed"] for r in on_every_node(cleanup_node, labels))
         return removed + self.images.local_executor.remove_containers(labels)
+
+    def containers(self, labels: Labels) -> list[dict[str, str]]:
+        return self.images.local_executor.containers(labels)  # the nodes' own: `afr-box clean --cluster`
+
+    def remove_container_ids(self, ids: list[str]) -> int:
+        return self.images.local_executor.remove_container_ids(ids)
 
     def runtimes(self) -> set[str]:
         return {"runc"}  # each node's runtime is checked by its preflight
@@ -158,11 +182,17 @@ class RayExecutor(Executor):
         return staged
 
 
+def task_options(spec: RunSpec) -> dict[str, Any]:
+    """What one phase's Ray task asks for: one afr_slot, and the policy's GPUs (train and infer only)."""
+    return dict(resources={SLOT: 1}, num_cpus=0, num_gpus=len(spec.gpu_ids), max_retries=0,
+                name=f"afr {spec.name or spec.image}"[:100])
+
+
 def node_name(answer: dict) -> str:
     return f"node {answer['node_id'][:12]} ({answer['node_ip']}, {answer['hostname']})"
 
 
 def _run_labels(spec: RunSpec) -> dict[str, Optional[str]]:
     """Labels naming exactly this run's container."""
-    keys = ("afr.campaign", "afr.candidate", "afr.phase")
+    keys = ("afr.folder", "afr.campaign", "afr.candidate", "afr.phase")
     return {k: spec.labels[k] for k in keys if k in spec.labels} or dict(spec.labels)

@@ -43,8 +43,9 @@ class PublishingImages(ImageStore):
         return self.publish(info)
 
     # Everything else happens on the orchestrator's engine, as on one machine.
-    def build_image(self, context: Path, dockerfile: str, tag: str, buildargs: dict, labels: dict) -> str:
-        return self.local.build_image(context, dockerfile, tag, buildargs, labels)
+    def build_image(self, context, dockerfile: str, tag: str, buildargs: dict, labels: dict,
+                    network: bool = False) -> str:
+        return self.local.build_image(context, dockerfile, tag, buildargs, labels, network)
 
     def import_rootfs(self, tarball: Path, repository: str, tag: str) -> None:
         self.local.import_rootfs(tarball, repository, tag)
@@ -57,6 +58,15 @@ class PublishingImages(ImageStore):
 
     def remove_images(self, labels: Labels) -> int:
         return self.local.remove_images(labels)
+
+    def list_images(self, labels: Labels) -> list[ImageInfo]:
+        return self.local.list_images(labels)
+
+    def remove_image(self, image_id: str) -> bool:
+        return self.local.remove_image(image_id)
+
+    def probe(self, image: str, command: list[str]) -> tuple[int, str]:
+        return self.local.probe(image, command)
 
     def top_layer(self, image: str):
         return self.local.top_layer(image)

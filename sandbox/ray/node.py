@@ -8,8 +8,9 @@ removes anything a killed task left behind.
 
 Mounts: the prepared data is read where it lies (the same path on every node, checked by the
 preflight); the small inputs written by the orchestrator (run file, earlier phases' outputs)
-travel with the task and are written to a node-local scratch folder; `/out` is node-local too
-and comes back as plain files (sandbox/outputs.py), never as links.
+travel with the task and are written to a node-local scratch folder; `/out` is node-local too (a
+size- and inode-limited tmpfs that the local provider mounts, sandbox/docker/out_fs.py) and
+comes back as plain files (sandbox/outputs.py), never as links.
 """
 from __future__ import annotations
 
@@ -47,9 +48,12 @@ def node_identity() -> dict[str, Any]:
             "hostname": socket.gethostname()}
 
 
-def node_spec(spec: RunSpec, image_ref: str, mounts: list[Mount], ray_gpu_ids: list) -> RunSpec:
-    """The spec as the node runs it: the digest reference, node-local mounts, the GPUs Ray gave."""
-    return replace(spec, image=image_ref, mounts=mounts, gpu_ids=assign_ray_gpus(spec.gpu_ids, ray_gpu_ids))
+def node_spec(spec: RunSpec, image_ref: str, mounts: list[Mount]) -> RunSpec:
+    """The spec as this Ray task runs it on its node: the digest reference, node-local mounts, and
+    the GPUs Ray assigned to this very task (ray.get_gpu_ids(), never another task's)."""
+    import ray
+
+    return replace(spec, image=image_ref, mounts=mounts, gpu_ids=assign_ray_gpus(spec.gpu_ids, ray.get_gpu_ids()))
 
 
 def _write_staged(staged: dict, dest: Path) -> Path:
@@ -69,8 +73,6 @@ def _write_staged(staged: dict, dest: Path) -> Path:
 
 def run_on_node(spec: RunSpec, image_ref: str, staged: dict[str, dict]) -> dict[str, Any]:
     """Pull, run and clean up one phase on this node; return the result, log and /out contents."""
-    import ray
-
     from afr_box.sandbox.docker import open_sandbox
 
     started_at = time.time()
@@ -91,11 +93,11 @@ def run_on_node(spec: RunSpec, image_ref: str, staged: dict[str, dict]) -> dict[
             else:
                 raise ClusterError(f"node {node_identity()['node_id'][:8]}: {m.source} (mounted at {m.target}) "
                                    "does not exist here; the data folder must be at the same path on every node")
-        gpu_ids = ray.get_gpu_ids()
-        run_spec = node_spec(spec, image_ref, mounts, gpu_ids)
+        run_spec = node_spec(spec, image_ref, mounts)
         log_path = scratch / "container.log"
         result = docker.executor.run(run_spec, log_path)
         packed, refused = pack_outputs(out, size_bytes(spec.limits.out_size)) if out else ({}, "")
+        refused = result.outputs_refused or refused  # the executor's copy out of the /out tmpfs refused first
         return {"result": asdict(result), "log": log_path.read_text() if log_path.is_file() else "",
                 "outputs": packed, "outputs_refused": refused,
                 "placement": {**node_identity(), "image_ref": image_ref, "image_id": spec.image,
@@ -134,6 +136,12 @@ def preflight_node(base_ref: str, base_id: str, data_dirs: list[str], gpus: int,
             verify_prepared(folder)
         except DataNotPreparedError as exc:
             problems.append(f"data: {exc}")
+    try:
+        from afr_box.sandbox.docker.out_fs import check_mountable
+
+        check_mountable()
+    except SandboxError as exc:
+        problems.append(f"out: {exc}")
     if gpus > 0 and not host_gpu_ids():  # Ray's GPU count for the node is checked by the orchestrator
         problems.append("gpus: nvidia-smi lists no GPU on this node (driver / NVIDIA container toolkit missing)")
     return {**node_identity(), "problems": problems}

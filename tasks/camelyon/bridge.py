@@ -26,6 +26,9 @@ Reproduces `flamby/datasets/fed_camelyon16/dataset.py` (FLamby main branch):
    tasks/camelyon/models.py), so the prepared bags hold real tiles only.
 
 Bags are stored as the ragged pair `x` (all tiles, float32) + `x_offsets`; `y` is 0/1 float32.
+Slides are streamed: each feature file is memory-mapped and its kept tiles appended to its site's
+file, so preparing holds one bag (at most max_tiles x feature_dim floats) in memory, whatever
+the number of slides.
 With FLamby's tables the sizes are (train/test) 169/74 (RUMC) and 101/55 (UMCU); a smaller
 set of slides (e.g. FLamby's debug download) works as long as both tables list exactly the slides
 present. Whether the tables are FLamby's own (md5) is recorded in the manifest's provenance.
@@ -39,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from afr_box.tasks.shared.formats.flamby_csv import column, read_table
-from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.prepared import PreparedWriter
+from afr_box.tasks.shared.progress import progress
 from afr_box.tasks.shared.sources import DataSourceError
 from afr_box.tasks.shared.hashing import file_digest
 
@@ -111,22 +115,25 @@ def _check_slide(slide: str, label: int, center: int, meta_label: int) -> bool:
     return False
 
 
-def _bag(path: Path, feature_dim: int, max_tiles: int) -> np.ndarray:
+def _features(path: Path, feature_dim: int) -> np.ndarray:
+    """A slide's feature file, memory-mapped (its shape is checked before any tile is read)."""
     try:
-        features = np.load(path, allow_pickle=False)
+        features = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataSourceError(f"{path.name}: not a numpy array file as tiling_slides.py saves ({exc})") from None
     if features.ndim != 2 or features.shape[1] != feature_dim or features.shape[0] == 0 or features.dtype.kind != "f":
         raise DataSourceError(f"{path.name}: features of shape {features.shape} ({features.dtype}), expected "
                               f"(n_tiles >= 1, {feature_dim}) floats (ResNet50 features; feature_dim option)")
-    perm = np.random.default_rng(PERM_SEED).permutation(features.shape[0])
-    return features[perm[:max_tiles]].astype(np.float32)
+    return features
 
 
-def _ragged(bags: list[np.ndarray], feature_dim: int) -> dict[str, np.ndarray]:
-    offsets = np.concatenate([[0], np.cumsum([len(b) for b in bags])]).astype(np.int64)
-    x = np.concatenate(bags) if bags else np.zeros((0, feature_dim), np.float32)
-    return {"x": x, "x_offsets": offsets}
+def _bag(path: Path, feature_dim: int, max_tiles: int) -> np.ndarray:
+    features = _features(path, feature_dim)
+    keep = np.random.default_rng(PERM_SEED).permutation(features.shape[0])[:max_tiles]
+    order = np.argsort(keep)  # read the file front to back, then put the tiles in FLamby's order
+    tiles = np.empty((len(keep), feature_dim), np.float32)
+    tiles[order] = features[keep[order]]
+    return tiles
 
 
 def _listed_files(folder: Path) -> list[Path]:
@@ -135,8 +142,9 @@ def _listed_files(folder: Path) -> list[Path]:
     return files
 
 
-def build_sites(folder: Path, max_tiles: int = 10000, feature_dim: int = 2048) -> tuple[list[SiteSplit], dict]:
-    """The two centers' bags from `folder`, and what was read (slides per part, table md5s)."""
+def plan_sites(folder: Path, feature_dim: int = 2048) -> tuple[dict[tuple[int, bool], list[tuple[Path, int, str]]], dict]:
+    """Which slide goes where, checked before any tile is read: (center, is_test) -> [(feature
+    file, label, slide)] in FLamby's order, and what was read (slides per part, table md5s)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataSourceError(f"camelyon data folder {folder} does not exist; pass the folder holding the "
@@ -155,26 +163,32 @@ def build_sites(folder: Path, max_tiles: int = 10000, feature_dim: int = 2048) -
     if unlisted:
         raise DataSourceError(f"feature file(s) not listed in labels.csv and metadata.csv: "
                               f"{', '.join(sorted(set(unlisted))[:8])}")
-    parts: dict[tuple[int, bool], tuple[list, list, list]] = {}
+    parts: dict[tuple[int, bool], list[tuple[Path, int, str]]] = {}
     for path in files:
         slide = _slide(path.name)
         label, (meta_label, center) = labels[slide], meta[slide]
         is_test = _check_slide(slide, label, center, meta_label)
-        bags, ys, names = parts.setdefault((center, is_test), ([], [], []))
-        bags.append(_bag(path, feature_dim, max_tiles))
-        ys.append(label)
-        names.append(slide)
-    sites = []
+        _features(path, feature_dim)  # a damaged file fails here, before anything is written
+        parts.setdefault((center, is_test), []).append((path, label, slide))
     for c in range(NUM_CENTERS):
         for is_test in (False, True):
-            if not parts.get((c, is_test), ([],))[0]:
+            if not parts.get((c, is_test)):
                 raise DataSourceError(f"center {c} ({CENTERS[c]}) has no {'test' if is_test else 'training'} slides")
-        (tr_bags, tr_y, _), (te_bags, te_y, _) = parts[(c, False)], parts[(c, True)]
-        sites.append(SiteSplit(_ragged(tr_bags, feature_dim), np.asarray(tr_y, np.float32),
-                               _ragged(te_bags, feature_dim), np.asarray(te_y, np.float32)))
-    slides = {f"center{c}_{'test' if t else 'train'}": names for (c, t), (_, _, names) in sorted(parts.items())}
-    return sites, {"slides": slides, "tables_md5": md5s,
-                   "tables_are_flambys": md5s == FLAMBY_TABLES}
+    slides = {f"center{c}_{'test' if t else 'train'}": [s for _, _, s in chosen] for (c, t), chosen in sorted(parts.items())}
+    return parts, {"slides": slides, "tables_md5": md5s, "tables_are_flambys": md5s == FLAMBY_TABLES}
+
+
+def write_sites(writer: PreparedWriter, parts: dict, max_tiles: int, feature_dim: int) -> None:
+    """Each center's bags streamed into its site, one slide at a time."""
+    files = [path for chosen in parts.values() for path, _, _ in chosen]
+    progress().total(len(files), sum(p.stat().st_size for p in files), "slides")
+    for c in range(NUM_CENTERS):
+        for is_test, part in ((False, "train"), (True, "test")):
+            out = writer.part(c, part, ragged=("x",))
+            for path, label, _ in parts[(c, is_test)]:
+                out.append(x=[_bag(path, feature_dim, max_tiles)], y=np.array([label], np.float32))
+                progress().done(path.stat().st_size)
+            writer.close_part(c, part, out)
 
 
 def _options(options: dict | None) -> dict:
@@ -201,7 +215,9 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
                               "the 900 GB of slides. " + SOURCE_HINT)
     if source is None:
         raise DataSourceError("camelyon needs its tile features: " + SOURCE_HINT)
-    sites, read = build_sites(Path(source), opts["max_tiles"], opts["feature_dim"])
+    parts, read = plan_sites(Path(source), opts["feature_dim"])
+    writer = PreparedWriter(dest, "camelyon")
+    write_sites(writer, parts, opts["max_tiles"], opts["feature_dim"])
     provenance = {
         "dataset": "Fed-Camelyon16 (FLamby; Camelyon16, CC0), ResNet50 tile features from tiling_slides.py",
         "centers": list(CENTERS),
@@ -211,4 +227,4 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
         "options": opts,
         **read,
     }
-    return write_prepared(dest, "camelyon", sites, provenance)
+    return writer.commit(provenance)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.shared.formats.leaf_clients import leaf_sites, num_clients_option
-from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.formats.leaf_clients import num_clients_option, write_leaf_sites
+from afr_box.tasks.shared.prepared import PreparedWriter
 from afr_box.tasks.shared.sources import DataSourceError
 
 IMAGE_SIZE = 84
@@ -85,11 +85,12 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
     if source.is_dir() and not images.is_dir():
         raise DataSourceError(f"celeba: no image folder {images}; put CelebA's aligned JPEGs (img_align_celeba/) "
                               f"under raw/ beside LEAF's train/ and test/, as LEAF's README says")
-    sites, provenance = leaf_sites(source, "celeba", num_clients, _image_loader(images), _labels)
+    writer = PreparedWriter(dest, "celeba")
+    provenance = write_leaf_sites(writer, source, "celeba", num_clients, _image_loader(images), _labels)
     provenance = {
         "dataset": "LEAF CelebA (CelebFaces Attributes, target Smiling), LEAF JSON + img_align_celeba",
         "inputs": f"x: uint8 (n, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) RGB, resized as LEAF (bicubic); y: int64 0/1",
         **provenance,
         "options": {"num_clients": num_clients},
     }
-    return write_prepared(dest, "celeba", sites, provenance)
+    return writer.commit(provenance)

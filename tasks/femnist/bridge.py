@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from afr_box.tasks.shared.formats.leaf_clients import leaf_sites, num_clients_option
-from afr_box.tasks.shared.prepared import write_prepared
+from afr_box.tasks.shared.formats.leaf_clients import num_clients_option, write_leaf_sites
+from afr_box.tasks.shared.prepared import PreparedWriter
 from afr_box.tasks.shared.sources import DataSourceError
 
 PIXELS, NUM_CLASSES = 28 * 28, 62
@@ -63,11 +63,12 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
         raise DataSourceError(NO_DOWNLOAD)
     if source is None:
         raise DataSourceError("femnist needs --source: " + NO_DOWNLOAD)
-    sites, provenance = leaf_sites(Path(source), "femnist", num_clients, _images, _labels)
+    writer = PreparedWriter(dest, "femnist")
+    provenance = write_leaf_sites(writer, Path(source), "femnist", num_clients, _images, _labels)
     provenance = {
         "dataset": "LEAF FEMNIST (Extended MNIST by writer; NIST SD19), LEAF JSON",
         "inputs": "x: uint8 (n, 784), 28x28 grey levels (LEAF value * 255, exact); y: int64 class ids 0-61",
         **provenance,
         "options": {"num_clients": num_clients},
     }
-    return write_prepared(dest, "femnist", sites, provenance)
+    return writer.commit(provenance)

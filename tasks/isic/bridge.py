@@ -22,7 +22,8 @@ every image present. Sizes (train/test): 9930/2483, 3163/791, 2691/672, 1807/452
 Stored as uint8 (n, 3, H, W) RGB: test images as FLamby's test transform crops them,
 CenterCrop(200); training images as the central 224 x 224 square (one edge row/column
 repeated where FLamby's resize rounded the shorter side down to 223), from which the client
-draws FLamby's RandomCrop(200) and its other augmentations. 150 KB per training image.
+draws FLamby's RandomCrop(200) and its other augmentations. 150 KB per training image. Images
+are streamed into their site CHUNK at a time: preparing never holds a whole site.
 
 Option weights=FILE: EfficientNet-b0 pretrained weights, checked and stored as
 train/assets/efficientnet_b0.npz (see pretrained.py).
@@ -39,7 +40,8 @@ from afr_box.tasks.isic import pretrained
 from afr_box.tasks.isic.images import CROP
 from afr_box.tasks.shared.formats.flamby_csv import read_table
 from afr_box.tasks.shared.formats.flamby_options import flag
-from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.prepared import PreparedWriter
+from afr_box.tasks.shared.progress import progress
 from afr_box.tasks.shared.sources import DataSourceError
 
 IMAGES = "ISIC_2019_Training_Input_preprocessed"
@@ -56,6 +58,7 @@ SOURCE_HINT = ("run FLamby's fed_isic2019 download_isic.py and resize_images.py 
                "[--option weights=b0.pth]")
 SPLIT_NOTE = "FLamby Fed-ISIC2019 train_test_split (fold2 = train_k / test_k per center k, file order)"
 OPTIONS = {"subset": False, "split": None, "weights": None}
+CHUNK = 256  # images decoded before they are appended to their site's file (~38 MB)
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
@@ -128,25 +131,30 @@ def load_image(path: Path, size: int) -> np.ndarray:
     return np.ascontiguousarray(_centre_crop(array, size).transpose(2, 0, 1))
 
 
-def build_sites(source: Path, split_path: Path, subset: bool) -> tuple[list[SiteSplit], dict]:
+def write_sites(writer: PreparedWriter, source: Path, split_path: Path, subset: bool) -> dict:
+    """Every center's images streamed into its site, CHUNK images at a time; the sizes written."""
     source = Path(source)
     if not source.is_dir():
         raise DataSourceError(f"isic source folder {source} does not exist; " + SOURCE_HINT)
     if not (source / IMAGES).is_dir():
         raise DataSourceError(f"missing folder {IMAGES}/ in {source}: run FLamby's resize_images.py after download_isic.py")
     centers = read_split(split_path, source / GROUND_TRUTH, subset)
-    sites, sizes = [], {}
+    listed = [source / IMAGES / f"{image}.jpg" for rows in centers for image, _, _ in rows]
+    progress().total(len(listed), sum(p.stat().st_size for p in listed if p.is_file()), "images")
+    sizes = {}
     for k, rows in enumerate(centers):
-        parts = {}
         for fold, size in (("train", TRAIN_SIZE), ("test", CROP)):
             chosen = [(image, target) for image, f, target in rows if f == fold]
-            x = np.empty((len(chosen), 3, size, size), dtype=np.uint8)
-            for i, (image, _) in enumerate(chosen):
-                x[i] = load_image(source / IMAGES / f"{image}.jpg", size)
-            parts[fold] = (x, np.array([t for _, t in chosen], dtype=np.int64))
-        sites.append(SiteSplit(*parts["train"], *parts["test"]))
-        sizes[f"center {k}"] = {fold: len(parts[fold][1]) for fold in parts}
-    return sites, sizes
+            out = writer.part(k, fold)
+            for start in range(0, len(chosen), CHUNK):
+                chunk = chosen[start:start + CHUNK]
+                paths = [source / IMAGES / f"{image}.jpg" for image, _ in chunk]
+                out.append(x=np.stack([load_image(p, size) for p in paths]),
+                           y=np.array([t for _, t in chunk], dtype=np.int64))
+                progress().done(sum(p.stat().st_size for p in paths), files=len(paths))
+            writer.close_part(k, fold, out)
+            sizes.setdefault(f"center {k}", {})[fold] = len(chosen)
+    return sizes
 
 
 def _options(options: dict | None) -> dict:
@@ -179,7 +187,8 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
             weights = pretrained.convert(Path(opts["weights"]))
         except pretrained.WeightsError as exc:
             raise DataSourceError(str(exc)) from None
-    sites, sizes = build_sites(Path(source), split_path, opts["subset"])
+    writer = PreparedWriter(dest, "isic")
+    sizes = write_sites(writer, Path(source), split_path, opts["subset"])
     provenance = {
         "dataset": "Fed-ISIC2019 (FLamby), ISIC 2019 challenge training set, CC BY-NC 4.0",
         "classes": list(CLASSES),
@@ -193,8 +202,7 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
         "options": {"subset": opts["subset"]},
     }
     with tempfile.TemporaryDirectory(prefix="afr-isic-") as tmp:
-        assets = {}
         if weights:
-            assets[pretrained.ASSET] = Path(tmp) / pretrained.ASSET
-            np.savez(assets[pretrained.ASSET], **weights)
-        return write_prepared(dest, "isic", sites, provenance, assets=assets)
+            np.savez(Path(tmp) / pretrained.ASSET, **weights)
+            writer.asset(pretrained.ASSET, Path(tmp) / pretrained.ASSET)
+        return writer.commit(provenance)

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 
 from afr_box.tasks.isic.images import normalise
+from afr_box.tasks.shared.prepared import SiteData
 
 BATCH = 32
 
 
-def predict(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    x = arrays["x"]
-    out = [model(normalise(x[i:i + BATCH])).float() for i in range(0, len(x), BATCH)]
+def predict(model, site: SiteData) -> np.ndarray:
+    out = [model(normalise(torch.from_numpy(b["x"]))).float() for b in site.batches(BATCH)]
     return torch.cat(out).numpy() if out else np.zeros((0, 8), dtype=np.float32)

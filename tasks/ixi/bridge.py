@@ -40,7 +40,8 @@ import numpy as np
 
 from afr_box.tasks.ixi.flamby_split import SPLIT
 from afr_box.tasks.shared.formats.flamby_options import flag
-from afr_box.tasks.shared.prepared import SiteSplit, write_prepared
+from afr_box.tasks.shared.prepared import PreparedWriter
+from afr_box.tasks.shared.progress import progress
 from afr_box.tasks.shared.sources import DataSourceError
 
 ZIP_FOLDER = "7kd5wj7v7p-3"          # FLamby's common.FOLDER (Mendeley archive name)
@@ -135,31 +136,41 @@ def list_subjects(folder: Path) -> dict[str, list[tuple[int, Path]]]:
     return found
 
 
-def build_sites(source: Path, subset: bool = False) -> tuple[list[SiteSplit], dict]:
+def write_sites(writer: PreparedWriter, source: Path, subset: bool = False) -> dict:
+    """Every center's subjects checked, then streamed into its site one volume at a time."""
     folder = sample_folder(source)
     subjects = list_subjects(folder)
-    sites, counts = [], {}
+    counts = {}
     for center in CENTERS:
-        parts = {"train": ([], []), "test": ([], [])}
-        for pid, sub in subjects[center]:
-            part = "test" if pid in SPLIT[center]["test"] else "train"
-            image = _read_volume(_one_nifti(sub / "T1"))
-            mask = _read_volume(_one_nifti(sub / "label"))
-            if image.shape != mask.shape:
-                raise DataSourceError(f"{sub.name}: T1 shape {image.shape} differs from label shape {mask.shape}")
-            parts[part][0].append(preprocess_image(image)[None])
-            parts[part][1].append(preprocess_mask(mask, sub.name))
+        parts = {part: [sub for pid, sub in subjects[center] if (pid in SPLIT[center]["test"]) == (part == "test")]
+                 for part in ("train", "test")}
         for part, ids in SPLIT[center].items():
-            have = len(parts[part][0])
+            have = len(parts[part])
             if have != len(ids) and not subset:
                 raise DataSourceError(f"{folder}: center {center} has {have} of FLamby's {len(ids)} {part} subjects; "
                                       f"the IXI-Tiny download is incomplete (use option subset=true only for a sample)")
             if have == 0:
                 raise DataSourceError(f"{folder}: center {center} has no {part} subjects")
-        counts[center] = {part: len(parts[part][0]) for part in parts}
-        (xtr, ytr), (xte, yte) = ((np.stack(x), np.stack(y)) for x, y in parts.values())
-        sites.append(SiteSplit(xtr, ytr, xte, yte))
-    return sites, counts
+        counts[center] = {part: len(subs) for part, subs in parts.items()}
+    def size(sub: Path) -> int:
+        return sum(p.stat().st_size for p in sub.rglob("*.nii.gz"))
+
+    progress().total(sum(len(s) for s in subjects.values()), sum(size(s) for v in subjects.values() for _, s in v),
+                     "subjects")
+    for k, center in enumerate(CENTERS):
+        for part in ("train", "test"):
+            out = writer.part(k, part)
+            for pid, sub in subjects[center]:
+                if (pid in SPLIT[center]["test"]) != (part == "test"):
+                    continue
+                image = _read_volume(_one_nifti(sub / "T1"))
+                mask = _read_volume(_one_nifti(sub / "label"))
+                if image.shape != mask.shape:
+                    raise DataSourceError(f"{sub.name}: T1 shape {image.shape} differs from label shape {mask.shape}")
+                out.append(x=preprocess_image(image)[None][None], y=preprocess_mask(mask, sub.name)[None])
+                progress().done(size(sub))
+            writer.close_part(k, part, out)
+    return counts
 
 
 def _options(options: dict | None) -> dict:
@@ -183,7 +194,8 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
         raise DataSourceError("ixi cannot be downloaded by afr-box: " + SOURCE_HINT)
     if source is None:
         raise DataSourceError("ixi needs its data folder: " + SOURCE_HINT)
-    sites, counts = build_sites(Path(source), subset=opts["subset"])
+    writer = PreparedWriter(dest, "ixi")
+    counts = write_sites(writer, Path(source), subset=opts["subset"])
     provenance = {
         "dataset": "Fed-IXI (FLamby), IXI Tiny (TorchIO), CC BY-SA 3.0",
         "centers": list(CENTERS),
@@ -192,4 +204,4 @@ def prepare(dest: Path, source: Path | None = None, download: bool = False,
         "split": SPLIT_NOTE,
         "options": opts,
     }
-    return write_prepared(dest, "ixi", sites, provenance)
+    return writer.commit(provenance)

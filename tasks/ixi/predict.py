@@ -9,16 +9,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from afr_box.tasks.shared.prepared import SiteData
+
 BATCH = 2  # a 3-D U-Net's activations are large: a couple of volumes at a time
 
 
-def predict(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    x = torch.from_numpy(arrays["x"])
+def predict(model, site: SiteData) -> np.ndarray:
     out = []
-    for i in range(0, len(x), BATCH):
-        probs = model(x[i:i + BATCH])
+    for batch in site.batches(BATCH):
+        probs = model(torch.from_numpy(batch["x"]))
         if probs.ndim != 5 or probs.shape[1] not in (1, 2):
             raise ValueError(f"the model must return (b, 2, D, H, W) softmax or (b, 1, D, H, W) sigmoid "
                              f"outputs, got shape {tuple(probs.shape)}")
         out.append(probs[:, -1].float())
-    return torch.cat(out).numpy() if out else np.zeros((0,) + tuple(x.shape[2:]), dtype=np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0,) + site.row_shape("x")[1:], dtype=np.float32)

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from afr_box.tasks.shared.prepared import SiteData
+
 BATCH = 256
 
 
-def predict(model, arrays: dict) -> np.ndarray:
+def predict(model, site: SiteData) -> np.ndarray:
     import torch
 
-    x = torch.from_numpy(np.asarray(arrays["x"])).long()
-    parts = [model(x[i:i + BATCH]).argmax(dim=-1) for i in range(0, len(x), BATCH)]
-    ids = torch.cat(parts) if parts else torch.zeros((0, x.shape[1]), dtype=torch.long)
-    if ids.shape != x.shape:
-        raise ValueError(f"the model gave predictions of shape {tuple(ids.shape)} for inputs {tuple(x.shape)}; "
-                         f"expected one next-token score vector per input token")
+    parts = []
+    for batch in site.batches(BATCH):
+        x = torch.from_numpy(batch["x"]).long()
+        ids = model(x).argmax(dim=-1)
+        if ids.shape != x.shape:
+            raise ValueError(f"the model gave predictions of shape {tuple(ids.shape)} for inputs {tuple(x.shape)}; "
+                             f"expected one next-token score vector per input token")
+        parts.append(ids)
+    ids = torch.cat(parts) if parts else torch.zeros((0,) + site.row_shape("x"), dtype=torch.long)
     return ids.numpy().astype(np.int64)

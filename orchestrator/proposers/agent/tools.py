@@ -1,26 +1,36 @@
-"""The tools an agent gets: what it may read, the only files it may write, and submitting.
+"""The tools an agent gets: what it may read, the only files it may write, checks, and submitting.
 
 The agent works on a working copy of the surface (paths as under `tasks/`, e.g.
 `synthetic/client.py`). Every path it names goes through the gate's own checks
 (`bad_path_reason`, the policy's globs); a refused call is answered with the reason, as a
-tool error the model sees, never as an exception. Nothing here runs candidate code.
+tool error the model sees, never as an exception. `check_candidate` runs the gate on a copy of
+the working copy; `smoke_run` sends it through the sandbox with the profile's smoke budget
+(pipeline/smoke.py); neither is a candidate. Nothing else here runs candidate code.
 """
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from afr_box.orchestrator.gate import contract
-from afr_box.orchestrator.gate.checks import bad_path_reason, glob_matches
+from afr_box.orchestrator.gate.checks import bad_path_reason, gate_snapshot, glob_matches
+from afr_box.orchestrator.gate.surface import baseline_snapshot
+from afr_box.orchestrator.proposers.agent.notebook import InFlight, notebook_text
+from afr_box.orchestrator.records.layout import CampaignFolder, candidate_id
 from afr_box.orchestrator.records.runlog import RunLog
 from afr_box.policies.schema import Policy
+from afr_box.profiles.schema import Profile, load_profile
 
 CANDIDATE_RE = re.compile(r"[0-9]{4}")
 LOG_PHASES = ("train", "infer", "score")
 MAX_LOG_LINES = 200
 SUBMIT = "submit_candidate"
+# A smoke runner: (working copy, label) -> what the agent is told (pipeline/smoke.py, bound by the campaign).
+SmokeRunner = Callable[[Path, str], str]
 
 TOOL_SPECS: list[dict[str, Any]] = [
     {"name": "list_files",
@@ -44,6 +54,22 @@ TOOL_SPECS: list[dict[str, Any]] = [
          "candidate": {"type": "string", "description": "candidate id, e.g. '0003'"},
          "phase": {"type": "string", "enum": list(LOG_PHASES)},
          "lines": {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES}}, "required": ["candidate"]}},
+    {"name": "read_notebook",
+     "description": "The campaign notebook: every past candidate (discarded, crashed and rejected ones too) with its "
+                    "description, status, score, the files it changed, their mechanism class and its diff against "
+                    "the baseline, and the candidates running now. Give `candidate` for one entry's whole diff.",
+     "input_schema": {"type": "object", "properties": {
+         "candidate": {"type": "string", "description": "candidate id, e.g. '0003'"}}}},
+    {"name": "check_candidate",
+     "description": "Run the gate on your working copy now: every check's verdict (paths, surface, limits, Python "
+                    "compiles, the NVFlare contract, knobs). Costs no candidate.",
+     "input_schema": {"type": "object", "properties": {}}},
+    {"name": "smoke_run",
+     "description": "Build your working copy into its image and run it through the training, inference and scoring "
+                    "containers with a tiny budget (1 round, 2 clients, a few steps). Says whether each step went "
+                    "through, with the log of a failed one; never a score, never a candidate. Takes a minute or two; "
+                    "use it for code changes before you submit.",
+     "input_schema": {"type": "object", "properties": {}}},
     {"name": SUBMIT,
      "description": "Submit your working copy as the next candidate. It is gated, built into its own image, "
                     "trained and scored; this ends your turn.",
@@ -96,12 +122,16 @@ class AgentTools:
     """Tool calls of one agent against one working copy of one campaign."""
 
     def __init__(self, task: str, policy: Policy, campaign_dir: Path, working_copy: Path,
-                 require_sources: bool = False):
-        self.task, self.policy = task, policy
+                 profile: Optional[Profile] = None, require_sources: bool = False, in_flight: tuple[InFlight, ...] = (),
+                 smoke: Optional[SmokeRunner] = None, smoke_label: str = "", max_smoke_runs: int = 2):
+        self.task, self.policy, self.profile = task, policy, profile
         self.campaign_dir, self.work = campaign_dir, working_copy
         self.globs = policy.globs_for(task)
         self.fixed = fixed_files(campaign_dir)
         self.require_sources = require_sources
+        self.in_flight = list(in_flight)
+        self.smoke, self.smoke_label, self.max_smoke_runs = smoke, smoke_label, max_smoke_runs
+        self.checks = self.smoke_runs = 0
 
     # ----------------------------------------------------------------- path rules
 
@@ -189,6 +219,41 @@ class AgentTools:
         tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log for this phase)"]
         return f"candidate {cand}: {row.status} {row.score if row.score is not None else ''} {row.reason}\n" \
                f"--- {phase}.log (last {lines} lines) ---\n" + "\n".join(tail)
+
+    def tool_read_notebook(self, args: dict) -> str:
+        cand = _string(args, "candidate", required=False)
+        if cand is not None and not CANDIDATE_RE.fullmatch(cand):
+            raise ToolRefused(f"refused: candidate must be a 4-digit id like '0003', got {cand!r}")
+        baseline = CampaignFolder(self.campaign_dir).candidate(candidate_id(0)).surface
+        with tempfile.TemporaryDirectory() as tmp:
+            if not baseline.is_dir():  # the baseline is still running: compare with its files
+                baseline = baseline_snapshot(self.task, self.policy, Path(tmp) / "baseline")
+            rows = RunLog(CampaignFolder(self.campaign_dir).results).rows()
+            return notebook_text(self.campaign_dir, rows, self.in_flight, baseline, cand)
+
+    def tool_check_candidate(self, args: dict) -> str:
+        self.checks += 1
+        with tempfile.TemporaryDirectory() as tmp:  # the gate's private copy, as for a candidate
+            copy = Path(tmp) / "surface"
+            shutil.copytree(self.work, copy, symlinks=True)
+            profile = self.profile or load_profile(self.campaign_dir / "profile.yaml")
+            result = gate_snapshot(copy, self.task, self.policy, profile)
+        lines = [f"{'PASS' if ok else 'FAIL'} {name}: {detail}" for name, ok, detail in result.checks]
+        verdict = "the gate would accept this working copy" if result.ok else f"the gate would REJECT it: {result.reason}"
+        return "\n".join([verdict, *lines])
+
+    def tool_smoke_run(self, args: dict) -> str:
+        if self.smoke is None:
+            raise ToolRefused("smoke runs are not available in this campaign; use check_candidate")
+        if self.smoke_runs >= self.max_smoke_runs:
+            raise ToolRefused(f"refused: at most {self.max_smoke_runs} smoke runs per candidate; submit, or check with "
+                              "check_candidate")
+        self.smoke_runs += 1
+        try:
+            return self.smoke(self.work, f"{self.smoke_label}-s{self.smoke_runs}")
+        except Exception as exc:  # the engine, not the candidate: say so, the conversation goes on
+            raise ToolRefused(f"the smoke run could not run ({type(exc).__name__}: {exc}"[:400]
+                              + "); use check_candidate") from exc
 
     def submission(self, args: Any) -> Submission:
         """Check a submit call; raises ToolRefused when it cannot be accepted."""

@@ -13,23 +13,26 @@ from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
 from afr_box.tasks.shared.metrics.ranking import roc_auc
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 
-def bag_batch(tiles: torch.Tensor, offsets: np.ndarray, idx) -> torch.Tensor:
-    """Bags `idx` as one (B, K, D) tensor, zero-padded to the longest (as FLamby's collate_fn)."""
-    bags = [tiles[int(offsets[i]):int(offsets[i + 1])] for i in idx]
-    return nn.utils.rnn.pad_sequence(bags, batch_first=True)
+def bag_batch(bags: list) -> torch.Tensor:
+    """Bags (each (K_i, D) tiles) as one (B, K, D) tensor, zero-padded to the longest (as FLamby's collate_fn)."""
+    return nn.utils.rnn.pad_sequence([torch.from_numpy(b) for b in bags], batch_first=True)
 
 
-def train_auc(model, tiles, offsets, y) -> float:
+def train_auc(model, data) -> float:
     model.eval()
+    scores, y = [], []
     with torch.no_grad():
-        scores = torch.cat([model(bag_batch(tiles, offsets, [i])) for i in range(len(y))]).numpy()
+        for i in range(len(data)):  # one slide at a time: a bag can be 10,000 x 2048 floats
+            slide = data.sample(i)
+            scores.append(model(bag_batch([slide["x"]])))
+            y.append(float(slide["y"]))
     try:
-        return roc_auc(y.numpy(), scores)
+        return roc_auc(np.array(y), torch.cat(scores).numpy())
     except ValueError:  # one class only on this site
         return float("nan")
 
@@ -39,30 +42,33 @@ def main():
     cfg, fixed = knobs(), budget()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    tiles, offsets = torch.from_numpy(arrays["x"]), arrays["x_offsets"]
-    y = torch.from_numpy(arrays["y"]).float()
+    data = open_site(site)  # read lazily: only the slides of each batch are loaded
     model = build_model(cfg["model"])
     bce = nn.BCEWithLogitsLoss()
 
     def loss_of_batch(idx):
-        return bce(model(bag_batch(tiles, offsets, idx.tolist())), y[idx])
+        batch = data.batch(idx)
+        return bce(model(bag_batch(batch["x"])), torch.from_numpy(batch["y"]).float())
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"auc": train_auc(model, tiles, offsets, y)}))
+            flare.send(FLModel(metrics={"auc": train_auc(model, data)}))
             continue
+        global_metric = train_auc(model, data)  # the received global model on this site's data, before training
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_auc": train_auc(model, tiles, offsets, y)},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"global_auc": global_metric, "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

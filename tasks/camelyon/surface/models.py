@@ -54,7 +54,19 @@ class GatedAttentionMIL(nn.Module):
         return self.classifier(pooled).squeeze(-1)
 
 
-MODELS = {"deepmil": GatedAttentionMIL}
+class AttentionMIL(GatedAttentionMIL):
+    """DeepMIL with plain (ungated) attention (Ilse et al. 2018, eq. 8): w^T tanh(V h), the
+    sigmoid gate U dropped; padding handled as in the gated model. 303,746 parameters."""
+
+    def __init__(self, feature_dim: int = FEATURE_DIM, pad_to: int = PAD_TO, init_seed: int = 0):
+        super().__init__(feature_dim, pad_to, init_seed)
+        del self.attention_u
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.attention_w(self.attention_v(h)).squeeze(-1)
+
+
+MODELS = {"deepmil": GatedAttentionMIL, "attention_mil": AttentionMIL}
 
 
 def build_model(name: str = "deepmil") -> nn.Module:

@@ -20,9 +20,9 @@ from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
 from afr_box.tasks.isic.images import CROP, normalise
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 # FLamby's BaselineLoss alpha (inverse class frequencies of the pooled training set).
 CLASS_WEIGHTS = torch.tensor([5.5813, 2.0472, 7.0204, 26.1194, 9.5369, 101.0707, 92.5224, 38.3443])
@@ -69,32 +69,37 @@ def main():
     cfg = knobs()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]).long()
+    data = open_site(site)  # read lazily: only the images of each batch are loaded
+    first = data.batch(np.arange(min(EVAL_IMAGES, len(data))))
+    x_eval, y_eval = torch.from_numpy(first["x"]), torch.from_numpy(first["y"]).long()
     model = build_model(cfg["model"])
     last = {}
 
     def loss_of_batch(idx):
-        loss = focal_loss(model(augment(x[idx])), y[idx])
+        batch = data.batch(idx)
+        loss = focal_loss(model(augment(torch.from_numpy(batch["x"]))), torch.from_numpy(batch["y"]).long())
         last["loss"] = loss.item()
         return loss
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"balanced_accuracy": balanced_accuracy(model, x[:EVAL_IMAGES], y[:EVAL_IMAGES])}))
+            flare.send(FLModel(metrics={"balanced_accuracy": balanced_accuracy(model, x_eval, y_eval)}))
             continue
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
         torch.manual_seed(gen.initial_seed() + 1)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_loss_last_batch": last["loss"]},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"train_loss_last_batch": last["loss"], "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

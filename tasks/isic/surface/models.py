@@ -114,7 +114,19 @@ class Baseline(nn.Module):
         return self.base_model(image)
 
 
-MODELS = {"efficientnet_b0": Baseline}
+class MLPHead(Baseline):
+    """The baseline backbone (pretrained when given) with a two-layer head in place of the linear
+    one: Linear(1280, 256) + ReLU + Linear(256, 8), seeded (4,337,540 learnt parameters)."""
+
+    def __init__(self, num_classes: int = pretrained.NUM_CLASSES, init_seed: int = 0):
+        super().__init__(num_classes, init_seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed + 1)
+            self.base_model._fc = nn.Sequential(nn.Linear(pretrained.HEAD, 256), nn.ReLU(),
+                                                nn.Linear(256, num_classes))
+
+
+MODELS = {"efficientnet_b0": Baseline, "efficientnet_b0_mlp_head": MLPHead}
 
 
 def build_model(name: str = "efficientnet_b0") -> nn.Module:

@@ -12,9 +12,9 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 EVAL_VOLUMES = 4  # a 3-D U-Net pass is slow on CPU: the evaluate branch reports on a few volumes
 
@@ -46,31 +46,36 @@ def main():
     cfg = knobs()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])
+    data = open_site(site)  # read lazily: only the volumes of each batch are loaded
+    first = data.batch(np.arange(min(EVAL_VOLUMES, len(data))))
+    x_eval, y_eval = torch.from_numpy(first["x"]), torch.from_numpy(first["y"])
     model = build_model(cfg["model"])
     last = {}
 
     def loss_of_batch(idx):
-        loss = torch.mean(1 - dice_per_class(model(x[idx]), one_hot(y[idx])))
+        batch = data.batch(idx)
+        loss = torch.mean(1 - dice_per_class(model(torch.from_numpy(batch["x"])), one_hot(torch.from_numpy(batch["y"]))))
         last["loss"] = loss.item()
         return loss
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"dice": mean_dice(model, x[:EVAL_VOLUMES], y[:EVAL_VOLUMES])}))
+            flare.send(FLModel(metrics={"dice": mean_dice(model, x_eval, y_eval)}))
             continue
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_dice_loss_last_batch": last["loss"]},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"train_dice_loss_last_batch": last["loss"], "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

@@ -50,7 +50,15 @@ class UNet3D(nn.Module):
         return torch.softmax(self.classifier(d1), dim=1)
 
 
-MODELS = {"unet3d": UNet3D}
+class WideUNet3D(UNet3D):
+    """The same 3-D U-Net with 12 channels first instead of 8 (12 -> 24 | 48 | 96 ...):
+    about 2.25 times the parameters (553,260), under the profile's cap."""
+
+    def __init__(self, init_seed: int = 0):
+        super().__init__(first=12, init_seed=init_seed)
+
+
+MODELS = {"unet3d": UNet3D, "unet3d_wide": WideUNet3D}
 
 
 def build_model(name: str = "unet3d") -> nn.Module:

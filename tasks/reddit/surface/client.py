@@ -13,25 +13,31 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 PAD, UNK, NOT_COUNTED = 0, 1, -1
 EVAL_ROWS = 2000   # reported accuracies use the site's first sequences only
 EVAL_BATCH = 250
 
 
-def accuracy(model, x, y) -> float:
+def tensors(batch):
+    return torch.from_numpy(batch["x"]).long(), torch.from_numpy(batch["y"]).long()
+
+
+def accuracy(model, data) -> float:
     """LEAF's reddit accuracy: predictions of padding or unknown count as wrong."""
     model.eval()
-    x, y = x[:EVAL_ROWS], y[:EVAL_ROWS]
-    right = 0
+    rows = min(len(data), EVAL_ROWS)
+    right = counted = 0
     with torch.no_grad():
-        for i in range(0, len(y), EVAL_BATCH):
-            pred, target = model(x[i:i + EVAL_BATCH]).argmax(dim=-1), y[i:i + EVAL_BATCH]
+        for start in range(0, rows, EVAL_BATCH):
+            x, target = tensors(data.batch(np.arange(start, min(start + EVAL_BATCH, rows))))
+            pred = model(x).argmax(dim=-1)
             right += int(((pred == target) & (target != NOT_COUNTED) & (pred != PAD) & (pred != UNK)).sum())
-    return right / max(int((y != NOT_COUNTED).sum()), 1)
+            counted += int((target != NOT_COUNTED).sum())
+    return right / max(counted, 1)
 
 
 def main():
@@ -39,30 +45,34 @@ def main():
     cfg, fixed = knobs(), budget()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    x, y = torch.from_numpy(arrays["x"]).long(), torch.from_numpy(arrays["y"]).long()
+    data = open_site(site)  # read lazily: only the samples of each batch are loaded
     model = build_model(cfg["model"])
     cross_entropy = nn.CrossEntropyLoss(ignore_index=NOT_COUNTED, label_smoothing=cfg["label_smoothing"])
 
     def loss_of_batch(idx):
-        logits = model(x[idx])
-        return cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
+        x, y = tensors(data.batch(idx))
+        logits = model(x)
+        return cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"accuracy": accuracy(model, x, y)}))
+            flare.send(FLModel(metrics={"accuracy": accuracy(model, data)}))
             continue
+        global_metric = accuracy(model, data)  # the received global model on this site's data, before training
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_accuracy": accuracy(model, x, y)},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"global_accuracy": global_metric, "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

@@ -11,17 +11,19 @@ from torch import nn
 VOCAB_SIZE = 10000      # LEAF's reddit_vocab.pck size
 
 
-class StackedLSTM(nn.Module):
-    """LEAF's reddit/stacked_lstm.py: embedding 10000x256, two LSTM layers of 256 (LSTMBlockCell,
-    forget bias 0), softmax 256->10000 at every step (6,182,672 parameters); weights drawn
-    uniformly from [-0.1, 0.1] (LEAF's init_scale), biases zero."""
+class StackedRNN(nn.Module):
+    """Embedding 10000xH, `layers` recurrent layers of H (`cell`: nn.LSTM or nn.GRU), softmax
+    H->10000 at every step; weights drawn uniformly from [-init_scale, init_scale] (LEAF's
+    init_scale), biases zero."""
+
+    cell: type = nn.LSTM  # the recurrent layers' class (nn.LSTM or nn.GRU)
 
     def __init__(self, hidden: int = 256, layers: int = 2, init_scale: float = 0.1, init_seed: int = 0):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             self.embedding = nn.Embedding(VOCAB_SIZE, hidden)
-            self.lstm = nn.LSTM(hidden, hidden, num_layers=layers, batch_first=True)
+            self.rnn = self.cell(hidden, hidden, num_layers=layers, batch_first=True)
             self.out = nn.Linear(hidden, VOCAB_SIZE)
             with torch.no_grad():
                 for name, param in self.named_parameters():
@@ -31,11 +33,23 @@ class StackedLSTM(nn.Module):
                         param.uniform_(-init_scale, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.lstm(self.embedding(x.long()))
+        outputs, _ = self.rnn(self.embedding(x.long()))
         return self.out(outputs)
 
 
-MODELS = {"stacked_lstm": StackedLSTM}
+class StackedLSTM(StackedRNN):
+    """LEAF's reddit/stacked_lstm.py (LSTMBlockCell, forget bias 0): 6,182,672 parameters."""
+
+    cell = nn.LSTM
+
+
+class StackedGRU(StackedRNN):
+    """The same shape with GRU layers: 5,919,504 parameters."""
+
+    cell = nn.GRU
+
+
+MODELS = {"stacked_lstm": StackedLSTM, "stacked_gru": StackedGRU}
 
 
 def build_model(name: str = "stacked_lstm") -> nn.Module:

@@ -26,34 +26,49 @@ def glove_rows():
     return torch.from_numpy(rows.astype(np.float32))
 
 
-class StackedLSTM(nn.Module):
-    """LEAF's sent140/stacked_lstm.py: embedding, two LSTM layers of 100 (MODEL_PARAMS), dense 128,
-    dense 2 on the last step's output (LEAF puts no activation between the dense layers).
-    Embedding of 300 (GloVe's size), initialised from the GloVe asset when there is one.
-    TensorFlow's BasicLSTMCell adds 1.0 to the forget gate: put into the forget-gate bias."""
+class StackedRNN(nn.Module):
+    """Embedding of 300 (GloVe's size, initialised from the GloVe asset when there is one),
+    `layers` recurrent layers of H (`cell`: nn.LSTM or nn.GRU), dense 128, dense 2 on the last
+    step's output (LEAF puts no activation between the dense layers). TensorFlow's BasicLSTMCell
+    adds 1.0 to the forget gate: for an LSTM, put into the forget-gate bias."""
+
+    cell: type = nn.LSTM  # the recurrent layers' class (nn.LSTM or nn.GRU)
 
     def __init__(self, hidden: int = 100, layers: int = 2, init_seed: int = 0):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             self.embedding = nn.Embedding(VOCAB_SIZE + 1, EMBED_DIM)
-            self.lstm = nn.LSTM(EMBED_DIM, hidden, num_layers=layers, batch_first=True)
+            self.rnn = self.cell(EMBED_DIM, hidden, num_layers=layers, batch_first=True)
             self.fc1 = nn.Linear(hidden, 128)
             self.out = nn.Linear(128, 2)
             with torch.no_grad():
-                for name, bias in self.lstm.named_parameters():
-                    if name.startswith("bias_ih"):
-                        bias[hidden:2 * hidden] += 1.0   # gate order i, f, g, o
+                if self.cell is nn.LSTM:
+                    for name, bias in self.rnn.named_parameters():
+                        if name.startswith("bias_ih"):
+                            bias[hidden:2 * hidden] += 1.0   # gate order i, f, g, o
                 glove = glove_rows()
                 if glove is not None:
                     self.embedding.weight.copy_(glove)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.lstm(self.embedding(x.long()))
+        outputs, _ = self.rnn(self.embedding(x.long()))
         return self.out(self.fc1(outputs[:, -1, :]))
 
 
-MODELS = {"stacked_lstm": StackedLSTM}
+class StackedLSTM(StackedRNN):
+    """LEAF's sent140/stacked_lstm.py (MODEL_PARAMS: two layers of 100): 3,255,086 parameters."""
+
+    cell = nn.LSTM
+
+
+class StackedGRU(StackedRNN):
+    """The same shape with GRU layers: 3,194,686 parameters."""
+
+    cell = nn.GRU
+
+
+MODELS = {"stacked_lstm": StackedLSTM, "stacked_gru": StackedGRU}
 
 
 def build_model(name: str = "stacked_lstm") -> nn.Module:

@@ -10,29 +10,44 @@ NUM_LETTERS = 80
 SEQ_LEN = 80
 
 
-class StackedLSTM(nn.Module):
-    """LEAF's shakespeare/stacked_lstm.py: embedding 80x8, two LSTM layers of 256, dense 256->80 on
-    the last step's output (819,920 parameters). TensorFlow's BasicLSTMCell adds 1.0 to the
-    forget gate; that is put into the forget-gate bias here."""
+class StackedRNN(nn.Module):
+    """Embedding 80x`embed`, `layers` recurrent layers of H (`cell`: nn.LSTM or nn.GRU), dense
+    H->80 on the last step's output. TensorFlow's BasicLSTMCell adds 1.0 to the forget gate; for
+    an LSTM that is put into the forget-gate bias here."""
+
+    cell: type = nn.LSTM  # the recurrent layers' class (nn.LSTM or nn.GRU)
 
     def __init__(self, embed: int = 8, hidden: int = 256, layers: int = 2, init_seed: int = 0):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             self.embedding = nn.Embedding(NUM_LETTERS, embed)
-            self.lstm = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True)
+            self.rnn = self.cell(embed, hidden, num_layers=layers, batch_first=True)
             self.out = nn.Linear(hidden, NUM_LETTERS)
-            with torch.no_grad():
-                for name, bias in self.lstm.named_parameters():
-                    if name.startswith("bias_ih"):
-                        bias[hidden:2 * hidden] += 1.0   # gate order i, f, g, o
+            if self.cell is nn.LSTM:
+                with torch.no_grad():
+                    for name, bias in self.rnn.named_parameters():
+                        if name.startswith("bias_ih"):
+                            bias[hidden:2 * hidden] += 1.0   # gate order i, f, g, o
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.lstm(self.embedding(x.long()))
+        outputs, _ = self.rnn(self.embedding(x.long()))
         return self.out(outputs[:, -1, :])
 
 
-MODELS = {"stacked_lstm": StackedLSTM}
+class StackedLSTM(StackedRNN):
+    """LEAF's shakespeare/stacked_lstm.py: 819,920 parameters."""
+
+    cell = nn.LSTM
+
+
+class StackedGRU(StackedRNN):
+    """The same shape with GRU layers: 620,240 parameters."""
+
+    cell = nn.GRU
+
+
+MODELS = {"stacked_lstm": StackedLSTM, "stacked_gru": StackedGRU}
 
 
 def build_model(name: str = "stacked_lstm") -> nn.Module:

@@ -51,7 +51,8 @@ def shard_files(source: Path, what: str) -> dict[str, list[Path]]:
     return found
 
 
-def _read_shard(path: Path, split: LeafSplit, check_num_samples: bool = True) -> None:
+def shard_users(path: Path, check_num_samples: bool = True) -> list[tuple[str, list[Any], list[Any]]]:
+    """(user, x, y) of every user of one LEAF JSON file, checked; one file in memory at a time."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -67,10 +68,15 @@ def _read_shard(path: Path, split: LeafSplit, check_num_samples: bool = True) ->
         if len(record["x"]) != len(record["y"]) or (check_num_samples and len(record["y"]) != count):
             raise DataSourceError(f"{path}: user {user!r} has {len(record['x'])} x, {len(record['y'])} y, "
                                   f"num_samples {count}")
+    return [(user, data["user_data"][user]["x"], data["user_data"][user]["y"]) for user in data["users"]]
+
+
+def _read_shard(path: Path, split: LeafSplit, check_num_samples: bool = True) -> None:
+    for user, x, y in shard_users(path, check_num_samples):
         if user in split.x:  # LEAF never splits one user's samples across shards of one split
             raise DataSourceError(f"{path}: user {user!r} appears in two files of the same split")
-        split.x[user] = record["x"]
-        split.y[user] = record["y"]
+        split.x[user] = x
+        split.y[user] = y
 
 
 def read_leaf(source: Path, what: str, check_num_samples: bool = True) -> tuple[LeafSplit, LeafSplit, dict[str, str]]:

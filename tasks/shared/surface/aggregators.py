@@ -48,12 +48,34 @@ __all__ = [
     "CoordinateMedian",
     "FedAdam",
     "FedAvgM",
+    "Scaffold",
     "UniformFedAvg",
     "WeightedFedAvg",
     "build_aggregator",
 ]
 
 CLIENT_NAME_KEY = "client_name"  # set by nvflare BaseModelController._process_result
+# SCAFFOLD's control variates travel in FLModel.meta: the server's c to the clients (the FedAvg
+# controller hands the aggregate's meta on with the next global model), each client's change of
+# its own c_i back to the server.
+SCAFFOLD_GLOBAL_KEY = "scaffold_c"
+SCAFFOLD_DELTA_KEY = "scaffold_dc"
+
+
+def pack_array(arr: np.ndarray) -> bytes:
+    """An array as .npy bytes: the global model's meta is saved with it, and the harness reads that
+    file with torch.load(weights_only=True), which takes bytes but no numpy objects."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def unpack_array(data: bytes) -> np.ndarray:
+    import io
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
 _UNKNOWN_NAMES = {"", "unknown"}  # AppConstants.CLIENT_UNKNOWN == "unknown"
 
 
@@ -391,12 +413,68 @@ class CoordinateMedian(_DeterministicAggregator):
         return step
 
 
+class Scaffold(_DeterministicAggregator):
+    """SCAFFOLD's server rule (Karimireddy et al., "SCAFFOLD: Stochastic Controlled Averaging for
+    Federated Learning", ICML 2020, Algorithm 1): step = server_lr * mean_i dy_i and
+    c <- c + |S|/N * mean_i dc_i, uniform means over the clients of the round (|S| of the N seen).
+
+    The clients correct every local gradient by (c - c_i) and report dc_i = c_i+ - c_i in
+    ``meta[SCAFFOLD_DELTA_KEY]`` (``shared.local_training.ScaffoldClient``); the server's ``c``
+    goes back to them in the aggregate's ``meta[SCAFFOLD_GLOBAL_KEY]`` (as .npy bytes, see
+    ``pack_array``), which NVFlare's FedAvg controller makes the next global model's meta. ``c`` starts at zero and persists across rounds.
+    """
+
+    def __init__(self, server_lr: float = 1.0):
+        super().__init__(server_lr=server_lr)
+        self._c: Optional[Dict[str, np.ndarray]] = None
+        self._deltas: Dict[str, Dict[str, np.ndarray]] = {}
+        self._clients_seen: set = set()
+
+    def reset_stats(self):
+        super().reset_stats()
+        self._deltas = {}
+
+    def accept_model(self, model: FLModel):
+        super().accept_model(model)
+        name = self._name_from_meta(model.meta)
+        delta = (model.meta or {}).get(SCAFFOLD_DELTA_KEY)
+        if not isinstance(delta, dict) or not delta:
+            raise ValueError(f"Scaffold: client {name!r} sent no control-variate change (meta[{SCAFFOLD_DELTA_KEY!r}]); "
+                             "its client must use shared.local_training.ScaffoldClient")
+        self._deltas[name] = {k: _to_numpy(k, v)[0].astype(np.float64) for k, v in sorted(delta.items())}
+        self._clients_seen.add(name)
+
+    def _compute_step(self, names, updates):
+        mean = self._weighted_mean(updates, [1.0] * len(updates))
+        deltas = [self._deltas[n] for n in names]
+        keys = sorted(deltas[0])
+        if any(sorted(d) != keys for d in deltas):
+            raise ValueError("Scaffold: clients reported control-variate changes for different parameters")
+        if self._c is None:
+            self._c = {k: np.zeros_like(deltas[0][k]) for k in keys}
+        self._check_state_keys(self._c, deltas[0], "the server control variate")
+        share = len(names) / len(self._clients_seen)
+        for k in keys:
+            acc = np.zeros_like(self._c[k])
+            for d in deltas:
+                acc += d[k]
+            self._c[k] = self._c[k] + share * acc / len(deltas)
+        self._deltas = {}
+        return {k: self.server_lr * v for k, v in mean.items()}
+
+    def aggregate_model(self) -> FLModel:
+        result = super().aggregate_model()
+        result.meta[SCAFFOLD_GLOBAL_KEY] = {k: pack_array(v.astype(np.float32)) for k, v in sorted(self._c.items())}
+        return result
+
+
 AGGREGATORS: Dict[str, type] = {
     "weighted": WeightedFedAvg,
     "fedavg": UniformFedAvg,
     "fedavgm": FedAvgM,
     "fedadam": FedAdam,
     "median": CoordinateMedian,
+    "scaffold": Scaffold,
 }
 
 

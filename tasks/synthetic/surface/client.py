@@ -12,15 +12,26 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 
-def accuracy(model, x, y) -> float:
+EVAL_BATCH = 500  # the site-wide metric goes batch by batch: a large site never sits in memory
+
+
+def tensors(batch):
+    return torch.from_numpy(batch["x"]), torch.from_numpy(batch["y"]).long()
+
+
+def accuracy(model, data) -> float:
     model.eval()
+    hits = 0
     with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).float().mean())
+        for batch in data.batches(EVAL_BATCH):
+            x, y = tensors(batch)
+            hits += int((model(x).argmax(dim=1) == y).sum())
+    return hits / len(data)
 
 
 def main():
@@ -28,29 +39,33 @@ def main():
     cfg, fixed = knobs(), budget()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]).long()
+    data = open_site(site)  # read lazily: only the samples of each batch are loaded
     model = build_model(cfg["model"])
     cross_entropy = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
 
     def loss_of_batch(idx):
-        return cross_entropy(model(x[idx]), y[idx])
+        x, y = tensors(data.batch(idx))
+        return cross_entropy(model(x), y)
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"accuracy": accuracy(model, x, y)}))
+            flare.send(FLModel(metrics={"accuracy": accuracy(model, data)}))
             continue
+        global_metric = accuracy(model, data)  # the received global model on this site's data, before training
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_accuracy": accuracy(model, x, y)},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"global_accuracy": global_metric, "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

@@ -11,10 +11,10 @@ import nvflare.client as flare
 from nvflare.apis.fl_constant import FLMetaKey
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 
-from afr_box.tasks.shared.site_env import budget, knobs, load_arrays
+from afr_box.tasks.shared.site_env import budget, knobs, open_site
 from afr_box.tasks.shared.metrics.survival import concordance_index
 from models import build_model
-from shared.local_training import local_steps, round_generator
+from shared.local_training import ScaffoldClient, local_steps, mean_loss, round_generator
 
 
 def cox_loss(risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
@@ -30,12 +30,24 @@ def cox_loss(risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor) -> tor
     return ((log_risk_set - risk) * event).mean()
 
 
-def c_index(model, x, y) -> float:
+EVAL_BATCH = 1024
+
+
+def tensors(batch):
+    return torch.from_numpy(batch["x"]), torch.from_numpy(batch["y"]).float()
+
+
+def c_index(model, data) -> float:
     model.eval()
+    risks, ys = [], []
     with torch.no_grad():
-        risk = model(x).numpy()
+        for batch in data.batches(EVAL_BATCH):
+            x, y = tensors(batch)
+            risks.append(model(x).numpy())
+            ys.append(y.numpy())
+    risk, y = np.concatenate(risks), np.concatenate(ys)
     try:
-        return concordance_index(y[:, 1].numpy(), risk, y[:, 0].numpy())
+        return concordance_index(y[:, 1], risk, y[:, 0])
     except ValueError:  # no comparable pair on this site
         return float("nan")
 
@@ -45,28 +57,32 @@ def main():
     cfg, fixed = knobs(), budget()
     flare.init()
     site = flare.get_site_name()
-    arrays = load_arrays(site)
-    x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]).float()
+    data = open_site(site)  # read lazily: only the samples of each batch are loaded
     model = build_model(cfg["model"])
 
     def loss_of_batch(idx):
-        return cox_loss(model(x[idx]), y[idx, 0], y[idx, 1])
+        x, y = tensors(data.batch(idx))
+        return cox_loss(model(x), y[:, 0], y[:, 1])
 
+    scaffold = ScaffoldClient(cfg)  # SCAFFOLD's control variates; inert unless aggregator: scaffold
     while flare.is_running():
         global_model = flare.receive()
         model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in global_model.params.items()}, strict=True)
         if flare.is_evaluate():
-            flare.send(FLModel(metrics={"c_index": c_index(model, x, y)}))
+            flare.send(FLModel(metrics={"c_index": c_index(model, data)}))
             continue
+        global_metric = c_index(model, data)  # the received global model on this site's data, before training
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         gen = round_generator(fixed["seed"], site, global_model.current_round)
-        steps = local_steps(model, loss_of_batch, len(y), cfg, fixed["batch_size"], gen)
+        losses = []
+        steps = local_steps(model, loss_of_batch, len(data), cfg, fixed["batch_size"], gen,
+                            scaffold.correction(model, global_model), losses)
         diff = {k: v - before[k] for k, v in model.state_dict().items()}
         flare.send(FLModel(
             params=diff,
             params_type=ParamsType.DIFF,
-            metrics={"train_c_index": c_index(model, x, y)},
-            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps},
+            metrics={"global_c_index": global_metric, "train_loss": mean_loss(losses)},
+            meta={FLMetaKey.NUM_STEPS_CURRENT_ROUND: steps, **scaffold.report(model, before, steps)},
         ))
 
 

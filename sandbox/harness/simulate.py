@@ -1,0 +1,59 @@
+"""The NVFlare simulator, started so that its server reads no site and starts each client worker
+through the site broker (sites.py).
+
+    python -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
+    (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH)
+
+The simulator runs its server in a process started with multiprocessing's "spawn", which imports
+this module again there: the worker command is rewritten at import, in both processes. Candidate
+code that undoes the rewrite only gets workers that inherit the server's restriction (no site).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from nvflare.private.fed.app.simulator import simulator_runner as _runner
+
+from afr_box.sandbox.harness.sites import VIEW_PATH_ENV, WORKER_ARGV_ENV, WORKER_MODULE
+
+
+class _Subprocess:
+    """The simulator runner's `subprocess`, with worker commands sent to a relay."""
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(args, *rest, **kwargs):
+        if isinstance(args, (list, tuple)) and WORKER_MODULE in args:
+            kwargs["env"] = {**(kwargs.get("env") or os.environ), WORKER_ARGV_ENV: json.dumps(list(args))}
+            args = [sys.executable, "-I", "-u", "-m", "afr_box.sandbox.harness.site_relay"]
+        return subprocess.Popen(args, *rest, **kwargs)
+
+
+_runner.subprocess = _Subprocess()
+
+
+def main(args: list[str]) -> None:
+    from afr_box.sandbox.harness.landlock import restrict_reads
+    from afr_box.sandbox.harness.run_file import RunFile
+    from afr_box.sandbox.harness.sites import readable
+    from afr_box.tasks.shared.site_env import data_dir, run_file
+
+    restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, None))
+    # The surface view goes onto the import path only now, behind the restriction (-P and no
+    # PYTHONPATH at start: nothing a candidate wrote could have been imported in its place).
+    view = os.environ.pop(VIEW_PATH_ENV, "")
+    sys.path[:0] = [p for p in view.split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = view
+    from nvflare.cli import main as nvflare_main
+
+    sys.argv = ["nvflare", "simulator", *args]
+    sys.exit(nvflare_main())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

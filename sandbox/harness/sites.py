@@ -1,0 +1,212 @@
+"""Site isolation inside the training container: each site's client reads its own site only.
+
+NVFlare's simulator runs the server (where a candidate's aggregator runs) as the parent of every
+client worker, so whatever the server may read, its workers could. Here the workers are not its
+children. The server runs restricted by Landlock to no site at all (simulate.py), as does job.py's
+export; its request to start a worker goes through a relay (site_relay.py) to the broker below,
+in the trusted runner, which starts the worker through site_launch.py restricted to its own
+site's folder. Each worker is the broker's child, so its CPU time is measured here, outside
+every candidate process.
+
+What this does not stop: client code that hands its own rows on, to the server in its updates
+or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
+on both ends has such channels); it stops reading another site's data directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterable, Optional
+
+WORKER_MODULE = "nvflare.private.fed.app.simulator.simulator_worker"
+BROKER_ENV = "AFR_SITE_BROKER"      # the broker's socket, for the relays
+WORKER_ARGV_ENV = "AFR_WORKER_ARGV"  # the worker command a relay asks for
+REQUEST_ENV = "AFR_WORKER_REQUEST"   # what the launcher is told to start
+VIEW_PATH_ENV = "AFR_VIEW_PATH"      # the surface view's import path, for simulate.py
+ISOLATE_BARE_ENV = "AFR_SITE_ISOLATION"  # "1": isolate a bare run on the host too (`afr-box bench`)
+MAX_REQUEST = 1 << 20
+# How a refused read shows in a Python traceback or log line.
+DENIED = re.compile(r"Permission denied: '([^']+)'")
+
+
+class SiteRefused(Exception):
+    """A worker request the broker does not start."""
+
+
+def readable(data: Path, sites: Iterable[str], site: Optional[str]) -> list[Path]:
+    """What a process may read files beneath: everything but `data`'s site folders, except its
+    own `site`'s (None: no site). The path down to `data` is allowed entry by entry, so nothing
+    above it grants it whole. (Folders stay listable: landlock.py.)"""
+    data = data.resolve()
+    denied = [data / s for s in sites if s != site]
+    allowed, here = [], Path("/")
+    for part in data.parts[1:]:
+        allowed += [here / e for e in sorted(os.listdir(here)) if e != part]
+        here = here / part
+    allowed += [data / e for e in sorted(os.listdir(data)) if data / e not in denied]
+    # A rule follows symlinks: one that leads to the data (or above it) or into a denied site is no rule.
+    return [p for p in allowed if not _reaches(p.resolve(), data, denied)]
+
+
+def _reaches(real: Path, data: Path, denied: list[Path]) -> bool:
+    return real == data or real in data.parents or any(real == d or d in real.parents for d in denied)
+
+
+def worker_site(argv: list[str], sites: Iterable[str]) -> str:
+    """The site a simulator worker command is for; SiteRefused for anything else."""
+    if len(argv) < 3 or argv[1:3] != ["-m", WORKER_MODULE]:
+        raise SiteRefused(f"not a simulator worker: {' '.join(argv[:3])[:200]}")
+    try:
+        site = argv[argv.index("--client") + 1]
+    except (ValueError, IndexError):
+        raise SiteRefused("a worker command without --client") from None
+    if site not in set(sites):
+        raise SiteRefused(f"no such site in the budget: {site[:100]!r}")
+    return site
+
+
+def denied_site_path(line: str, data: Path, sites: Iterable[str]) -> Optional[str]:
+    """The site path a log line says was refused (a client or the server read another site), or None."""
+    m = DENIED.search(line)
+    if not m:
+        return None
+    path = Path(m.group(1))
+    try:
+        rel = path.relative_to(data)
+    except ValueError:
+        return None
+    return str(path) if rel.parts and rel.parts[0] in set(sites) else None
+
+
+def isolation_reason(path: str, who: str = "a process") -> str:
+    return (f"site isolation: {who} was refused {path}; each site's client reads only its own "
+            "site's data, the server and job.py none")
+
+
+class SiteBroker:
+    """Starts simulator workers on request, each restricted to its own site; kills them all on stop."""
+
+    def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str]):
+        self.socket_path, self.sites, self.launcher_env = socket_path, list(sites), launcher_env
+        self.cpu_s: dict[str, float] = {}
+        self.refused: list[str] = []
+        self._running: set[int] = set()  # pids of the workers' launchers (each execs its worker)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener: Optional[socket.socket] = None
+
+    def __enter__(self) -> "SiteBroker":
+        self.socket_path.unlink(missing_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.socket_path))
+        self._listener.listen(64)
+        threading.Thread(target=self._accept, daemon=True, name="afr-site-broker").start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.close()
+        self.socket_path.unlink(missing_ok=True)
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        """Every worker still running, killed with its session (the run is over or restarted)."""
+        with self._lock:
+            running = list(self._running)
+        for pid in running:
+            _kill_session(pid)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            fds: list[int] = []
+            try:
+                _, fds, _, _ = socket.recv_fds(conn, 1, 2)  # the relay's stdout and stderr: the worker's
+                if len(fds) != 2:
+                    raise ValueError("no output descriptors")
+                request = json.loads(read_line(conn))
+                argv, env = list(map(str, request["argv"])), {str(k): str(v) for k, v in request["env"].items()}
+                site = worker_site(argv, self.sites)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, SiteRefused) as exc:
+                for fd in fds:
+                    os.close(fd)
+                reason = str(exc) if isinstance(exc, SiteRefused) else f"unreadable request ({type(exc).__name__})"
+                self.refused.append(reason)
+                send_message(conn, {"refused": reason})
+                return
+            try:
+                launcher = subprocess.Popen(
+                    [sys.executable, "-I", "-m", "afr_box.sandbox.harness.site_launch", site],
+                    env={**self.launcher_env, REQUEST_ENV: json.dumps({"argv": argv, "env": env})},
+                    stdin=subprocess.DEVNULL, stdout=fds[0], stderr=fds[1], start_new_session=True, cwd="/")
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            with self._lock:
+                self._running.add(launcher.pid)
+            threading.Thread(target=self._kill_on_hangup, args=(conn, launcher.pid), daemon=True).start()
+            try:
+                _, status, usage = os.wait4(launcher.pid, 0)
+                code, cpu = os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+            except ChildProcessError:  # reaped by the runner's stray check after a kill
+                code, cpu = -signal.SIGKILL, 0.0
+            launcher.returncode = code  # waited for here: Popen must not wait again
+            with self._lock:
+                self._running.discard(launcher.pid)
+                self.cpu_s[site] = round(self.cpu_s.get(site, 0.0) + cpu, 3)
+            try:
+                send_message(conn, {"exit": code})
+            except OSError:
+                pass  # the relay is gone already
+
+    def _kill_on_hangup(self, conn: socket.socket, pid: int) -> None:
+        """The relay went away (the simulator stopped it): its worker goes too."""
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+        with self._lock:
+            running = pid in self._running
+        if running:
+            _kill_session(pid)
+
+
+def _kill_session(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def read_line(conn: socket.socket) -> bytes:
+    """One message line, or what came before the peer hung up (no newline then)."""
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST:
+            raise ValueError("request too large")
+    return bytes(data)
+
+
+def send_message(conn: socket.socket, message: dict) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")

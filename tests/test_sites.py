@@ -1,0 +1,114 @@
+"""Site isolation's parts on this host's real kernel: Landlock refuses what a process gave up (also
+through /proc/<pid>/root), the broker starts only budget sites' workers and relays their exit, and
+a refused read in a log line names the site path. The whole path runs in the sandbox in
+test_security_e2e.py (attack read-other-sites) and in .ci/run's suite."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from afr_box.sandbox.harness.landlock import abi_version
+from afr_box.sandbox.harness.sites import (BROKER_ENV, WORKER_ARGV_ENV, WORKER_MODULE, SiteBroker, SiteRefused,
+                                           denied_site_path, readable, worker_site)
+
+SITES = ["site-1", "site-2"]
+pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no Landlock")  # CI's has (ABI 7)
+
+
+@pytest.fixture
+def data(tmp_path):
+    root = tmp_path / "data"
+    for name in (*SITES, "assets"):
+        (root / name).mkdir(parents=True)
+        (root / name / "x.npy").write_text(name)
+    return root
+
+
+def _as_restricted(data: Path, site, body: str) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(f"""
+        import os
+        from pathlib import Path
+        from afr_box.sandbox.harness.landlock import restrict_reads
+        from afr_box.sandbox.harness.sites import readable
+        data = Path({str(data)!r})
+        restrict_reads(readable(data, {SITES!r}, {site!r}))
+    """) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_a_site_reads_its_own_folder_and_the_assets_and_no_other_site(data):
+    done = _as_restricted(data, "site-1", """
+        print(open(data / "site-1" / "x.npy").read(), open(data / "assets" / "x.npy").read())
+        for path in (data / "site-2" / "x.npy", f"/proc/{os.getpid()}/root{data}/site-2/x.npy"):
+            try:
+                open(path).read()
+                print("READ", path)
+            except PermissionError:
+                print("refused")
+        print(sorted(os.listdir(data)) == ["assets", "site-1", "site-2"], os.listdir(data / "site-2") == ["x.npy"])
+    """)
+    assert done.returncode == 0, done.stderr
+    # refused to read, free to list (names and sizes are visible to stat() anyway)
+    assert done.stdout.split() == ["site-1", "assets", "refused", "refused", "True", "True"]
+
+
+def test_the_server_reads_no_site_and_its_children_inherit_that(data):
+    done = _as_restricted(data, None, """
+        import subprocess, sys
+        print(open(data / "assets" / "x.npy").read())
+        child = subprocess.run([sys.executable, "-c", f"open({str(data / 'site-1' / 'x.npy')!r}).read()"],
+                               capture_output=True, text=True)
+        print("child refused" if "PermissionError" in child.stderr else "CHILD READ")
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["assets", "child refused"]
+
+
+def test_readable_allows_the_path_down_to_the_data_entry_by_entry(data):
+    allowed = readable(data, SITES, "site-2")
+    assert data / "site-2" in allowed and data / "assets" in allowed and data / "site-1" not in allowed
+    assert data not in allowed and not any(p in data.parents for p in allowed)  # no ancestor grants it whole
+
+
+def test_only_a_simulator_worker_for_a_budget_site_is_started():
+    ok = [sys.executable, "-m", WORKER_MODULE, "-o", "/tmp/ws/site-2", "--client", "site-2"]
+    assert worker_site(ok, SITES) == "site-2"
+    for argv in ([sys.executable, "-c", "print(1)"], ok[:-2], [*ok[:-1], "site-9"], [*ok[:-1], "../site-1"]):
+        with pytest.raises(SiteRefused):
+            worker_site(argv, SITES)
+
+
+def test_a_refused_read_names_the_site_path_and_nothing_else():
+    data = Path("/data")
+    line = "PermissionError: [Errno 13] Permission denied: '/data/site-2/x.npy'"
+    assert denied_site_path(line, data, SITES) == "/data/site-2/x.npy"
+    assert denied_site_path("Permission denied: '/data/assets/glove.npy'", data, SITES) is None
+    assert denied_site_path("Permission denied: '/etc/shadow'", data, SITES) is None
+
+
+def _relay(tmp_path, broker: SiteBroker, argv: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, BROKER_ENV: str(broker.socket_path), WORKER_ARGV_ENV: json.dumps(argv)}
+    return subprocess.run([sys.executable, "-I", "-m", "afr_box.sandbox.harness.site_relay"], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_broker_starts_a_budget_sites_worker_and_the_relay_exits_as_it_did(tmp_path, data):
+    run_file = tmp_path / "run.json"
+    run_file.write_text(json.dumps({"task": "heart", "phase": "train", "budget": {}, "sites": SITES,
+                                    "eval_sites": SITES, "metric": {}}))
+    launcher_env = {"PATH": os.environ["PATH"], "AFR_RUN_FILE": str(run_file), "AFR_DATA_DIR": str(data)}
+    with SiteBroker(tmp_path / "broker.sock", SITES, launcher_env) as broker:
+        # A real worker command whose arguments the worker refuses: it exits 2 (argparse).
+        done = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "--client", "site-1", "--no-such-flag"])
+        assert done.returncode == 2, done.stderr
+        assert "usage: simulator_worker.py" in done.stderr  # the worker's own output reached the relay's stderr
+        assert set(broker.cpu_s) == {"site-1"} and broker.cpu_s["site-1"] > 0
+        refused = _relay(tmp_path, broker, [sys.executable, "-c", "print('hi')", "--client", "site-1"])
+        assert refused.returncode == 2 and "SITE ISOLATION: the broker refused a worker" in refused.stderr
+        assert broker.refused == ["not a simulator worker: " + " ".join([sys.executable, "-c", "print('hi')"])]
