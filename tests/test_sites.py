@@ -112,3 +112,45 @@ def test_the_broker_starts_a_budget_sites_worker_and_the_relay_exits_as_it_did(t
         refused = _relay(tmp_path, broker, [sys.executable, "-c", "print('hi')", "--client", "site-1"])
         assert refused.returncode == 2 and "SITE ISOLATION: the broker refused a worker" in refused.stderr
         assert broker.refused == ["not a simulator worker: " + " ".join([sys.executable, "-c", "print('hi')"])]
+
+
+def test_a_worker_runs_as_the_client_it_was_started_for_whatever_name_it_is_sent(monkeypatch):
+    # NVFlare's simulator sends a new worker its client name in a dict its client threads share;
+    # two workers starting at once could be sent one name (the CI failure where an honest heart
+    # baseline's worker was refused another site's x.npy). site_worker pins the name to --client.
+    from nvflare.private.fed.app.deployer.base_client_deployer import BaseClientDeployer
+
+    from afr_box.sandbox.harness.site_worker import pin_client_name
+
+    monkeypatch.setattr(BaseClientDeployer, "build", BaseClientDeployer.build)  # restored after the test
+    sent = {"server_config": [], "client_config": {}, "secure_train": False, "client_name": "site-2",
+            "server_host": "localhost", "client_components": {}, "client_handlers": []}
+    unpinned = BaseClientDeployer()
+    unpinned.build(sent)
+    assert unpinned.client_name == "site-2"
+    pin_client_name("site-1")
+    pinned = BaseClientDeployer()
+    pinned.build(sent)
+    assert pinned.client_name == "site-1" and sent["client_name"] == "site-2"
+
+
+def test_the_simulator_skips_a_user_site_that_job_py_could_have_written(tmp_path):
+    # HOME is /tmp in the sandbox and job.py runs first: in a base whose venv sees the system's
+    # site-packages (a base image with its own torch) Python enables the user site, and a
+    # usercustomize there would run in the simulator before its Landlock restriction.
+    from afr_box.sandbox.harness.runner import SIMULATE
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    home = tmp_path / "home"
+    user_site = subprocess.run([python, "-c", "import site; print(site.getusersitepackages())"], env={"HOME": str(home)},
+                               capture_output=True, text=True, check=True).stdout.strip()
+    Path(user_site).mkdir(parents=True)
+    marker = tmp_path / "ran-unrestricted"
+    (Path(user_site) / "usercustomize.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    flags = SIMULATE[1:SIMULATE.index("-m")]
+    for args, runs in (([], True), (flags, False)):
+        marker.unlink(missing_ok=True)
+        subprocess.run([python, *args, "-c", "pass"], env={"HOME": str(home)}, check=True)
+        assert marker.exists() == runs, (args, runs)

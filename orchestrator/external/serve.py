@@ -168,13 +168,14 @@ class ChannelServer:
             answer = Answer(EXIT_BAD_INPUT, err=f"error: {' '.join(str(exc).split())}")
         except Exception as exc:  # a bug on this side: the jail gets one line, the log the type
             answer = Answer(EXIT_BAD_INPUT, err=f"error: the host failed ({type(exc).__name__}: {exc})")
+        # Logged before the answer goes out: whatever the agent saw answered is in channel.log, in order.
+        self.log(verb=verb or "(refused)", args={k: (v[:200] if isinstance(v, str) else v) for k, v in args.items()},
+                 snapshot_bytes=size, exit=answer.exit_code, answer=(answer.err or answer.out).split("\n")[0][:300],
+                 seconds=round(time.monotonic() - start, 3))
         try:
             channel.send_line(wfile, {"exit": answer.exit_code, "out": answer.out, "err": answer.err})
         except OSError:
             pass
-        self.log(verb=verb or "(refused)", args={k: (v[:200] if isinstance(v, str) else v) for k, v in args.items()},
-                 snapshot_bytes=size, exit=answer.exit_code, answer=(answer.err or answer.out).split("\n")[0][:300],
-                 seconds=round(time.monotonic() - start, 3))
 
     def log(self, **entry) -> None:
         with self._lock:

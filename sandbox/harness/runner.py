@@ -151,12 +151,18 @@ def run_simulator(job_dir: Path, workspace: Path, clients: int) -> tuple[int, li
     return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True))
 
 
+# -s: no user site. HOME is /tmp, which job.py could write before this starts: a usercustomize
+# there would run before the restriction in a base whose venv sees system site-packages (its
+# own torch), where Python enables the user site. -P and no PYTHONPATH: likewise for the view.
+SIMULATE = [sys.executable, "-s", "-P", "-m", "afr_box.sandbox.harness.simulate"]
+
+
 def run_isolated(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any]) -> tuple[int, list[str], Optional[str]]:
     """run_simulator in a sandbox, with site isolation (sites.py): the server reads no site, each
     client worker only its own. A refused read of a site is a BudgetViolation; each site's worker
     CPU seconds, measured here, go to `stats`."""
     clients = run.budget["clients"]
-    cmd = [sys.executable, "-P", "-m", "afr_box.sandbox.harness.simulate", str(job_dir), "-w", str(workspace),
+    cmd = [*SIMULATE, str(job_dir), "-w", str(workspace),
            "-n", str(clients), "-t", str(clients)]
     denied: list[str] = []
     data = data_dir()

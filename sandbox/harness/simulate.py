@@ -1,7 +1,7 @@
 """The NVFlare simulator, started so that its server reads no site and starts each client worker
 through the site broker (sites.py).
 
-    python -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
+    python -s -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
     (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH)
 
 The simulator runs its server in a process started with multiprocessing's "spawn", which imports

@@ -4,7 +4,8 @@
 
 Runs isolated (-I) with a clean environment, so nothing the candidate wrote (PYTHONPATH, a
 shadowing module, LD_PRELOAD) runs before the restriction; then it restricts itself with
-Landlock to its site and execs the worker with the environment the simulator gave it.
+Landlock to its site and execs the worker (site_worker.py: as the client it was started for) with
+the environment the simulator gave it.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from afr_box.tasks.shared.site_env import data_dir, run_file
 def main(site: str) -> None:
     request = json.loads(os.environ[REQUEST_ENV])  # checked by the broker (sites.worker_site)
     restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, site))
-    os.execve(sys.executable, [sys.executable, *request["argv"][1:]], request["env"])
+    worker_args = request["argv"][3:]  # after [python, "-m", WORKER_MODULE]: sites.worker_site
+    os.execve(sys.executable, [sys.executable, "-m", "afr_box.sandbox.harness.site_worker", *worker_args],
+              request["env"])
 
 
 if __name__ == "__main__":
