@@ -8,14 +8,23 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
+from afr_box.orchestrator.gate.checks import gate_snapshot
 from afr_box.orchestrator.gate.surface import baseline_snapshot, surface_hash
 from afr_box.policies.schema import load_policy
-from afr_box.sandbox.images import candidate_tag
+from afr_box.profiles.schema import load_profile
+from afr_box.sandbox.images import build_candidate, candidate_tag, find_base
 
 
 def test_bench_measures_and_leaves_other_images_alone(sandbox, data_root, tmp_path):
-    baseline = surface_hash(baseline_snapshot("synthetic", load_policy("scalar-hpo"), tmp_path / "baseline"))
-    before = sandbox.images.image_info(candidate_tag("synthetic", baseline))
+    # The baseline's image exists before (built here as a campaign builds it, or reused): the bench
+    # must leave it as it is. (Absent, another test building it at the same moment looked like a change.)
+    policy = load_policy("scalar-hpo")
+    gate = gate_snapshot(baseline_snapshot("synthetic", policy, tmp_path / "baseline"), "synthetic", policy,
+                         load_profile("synthetic"))
+    assert gate.ok, gate.reason
+    before, _ = build_candidate(sandbox.images, gate.files, "synthetic", gate.surface_hash, find_base(sandbox.images),
+                                {"afr.policy": policy.name, "afr.policy-hash": "test"})
+    baseline = gate.surface_hash
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(main, ["bench", "synthetic", "--reps", "2", "--json-out", str(out),
                                                        "--data-root", str(data_root)])
@@ -35,7 +44,7 @@ def test_bench_measures_and_leaves_other_images_alone(sandbox, data_root, tmp_pa
     assert "identical final model (a) vs (b): yes" in result.output and "ratio (b)/(a)" in result.output
     # its own image is gone; the baseline's is the one it was (or still absent)
     after = sandbox.images.image_info(candidate_tag("synthetic", baseline))
-    assert (after.id if after else None) == (before.id if before else None)
+    assert after is not None and after.id == before.id
     own = Path(figures["work"]) / "surface"
     assert "# afr-box bench" in (own / "synthetic" / "knobs.yaml").read_text()
     assert sandbox.images.image_info(candidate_tag("synthetic", surface_hash(own))) is None
