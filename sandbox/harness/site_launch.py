@@ -23,7 +23,7 @@ def main(site: str) -> None:
     request = json.loads(os.environ[REQUEST_ENV])  # checked by the broker (sites.worker_site)
     restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, site))
     worker_args = request["argv"][3:]  # after [python, "-m", WORKER_MODULE]: sites.worker_site
-    os.execve(sys.executable, [sys.executable, "-m", "afr_box.sandbox.harness.site_worker", *worker_args],
+    os.execve(sys.executable, [sys.executable, "-m", "afr_box.sandbox.harness.site_worker", site, *worker_args],
               request["env"])
 
 

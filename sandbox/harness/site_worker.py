@@ -1,14 +1,14 @@
 """One simulator worker, run as `python -m nvflare...simulator_worker` runs it, but always as the
 client its command names (started by site_launch.py, already restricted to that client's site).
 
-    python -m afr_box.sandbox.harness.site_worker <simulator worker arguments>
+    python -m afr_box.sandbox.harness.site_worker <site> <simulator worker arguments>
 
 NVFlare 2.9's simulator tells a new worker which client it is through a dict its client threads
 share (SimulatorClientRunner.do_one_task sets build_ctx["client_name"], deep-copies the deploy
 arguments, then sends the dict): when two workers start at once, one can be sent the other's name
 and run as that client, so one site trains twice and another not at all. Under site isolation
 that worker is refused the other site's data and an honest candidate looked like a violation.
-Here the name comes from --client: the one the broker checked and restricted the worker to.
+Here the name is the site the launcher restricted this worker to (its --client, checked by the broker).
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def pin_client_name(client: str) -> None:
     BaseClientDeployer.build = build_as_client
 
 
-def main(args: list[str]) -> None:
-    pin_client_name(args[args.index("--client") + 1])  # the launcher checked it is there (sites.worker_site)
+def main(site: str, args: list[str]) -> None:
+    pin_client_name(site)
     sys.argv = [WORKER_MODULE, *args]
     runpy.run_module(WORKER_MODULE, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1], sys.argv[2:])
