@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from afr_box.sandbox.harness.checkpoint import read_state
 from afr_box.sandbox.harness.errors import BudgetViolation, OutputViolation
 from afr_box.sandbox.harness.exit_codes import ExitCode
 from afr_box.sandbox.harness.export_job import ERROR_PREFIX
@@ -32,7 +33,8 @@ from afr_box.sandbox.harness.processes import describe, make_undumpable, strays_
 from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, ROUND_METRICS, RUN_FILE, SURFACE, TMP, TRAIN_STATS
 from afr_box.sandbox.harness.round_metrics import MAX_BYTES, RoundMetricsError, parse_round_metrics
 from afr_box.sandbox.harness.run_file import RunFile
-from afr_box.sandbox.harness.sites import (BROKER_ENV, ISOLATE_BARE_ENV, VIEW_PATH_ENV, SiteBroker,
+from afr_box.sandbox.harness.nvflare_speed import DEFAULT_POLLING_ENV
+from afr_box.sandbox.harness.sites import (BROKER_ENV, ISOLATE_BARE_ENV, PLAIN_ENV, VIEW_PATH_ENV, SiteBroker,
                                            denied_site_path, isolation_reason)
 from afr_box.sandbox.harness.supervise import run_with_restart
 from afr_box.sandbox.harness.surface_import import activate
@@ -86,7 +88,7 @@ def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path]
         if key in args and args[key] != want:
             raise BudgetViolation(f"job sets {key}={args[key]!r} but the budget says {want}")
         args[key] = want
-    if os.environ.get("AFR_NVFLARE_DEFAULT_POLLING") != "1":  # set only by `afr-box bench`, for the comparison
+    if os.environ.get(DEFAULT_POLLING_ENV) != "1":  # set only by `afr-box bench`, for the comparison
         args["task_check_period"] = TASK_CHECK_PERIOD
         cfg["server"] = {**cfg.get("server", {}), "task_request_interval": TASK_REQUEST_INTERVAL}
     if rounds_file is not None:
@@ -143,27 +145,26 @@ def _no_strays(what: str) -> None:
         raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
 
 
-def run_simulator(job_dir: Path, workspace: Path, clients: int) -> tuple[int, list[str], Optional[str]]:
-    """(exit code, stall reasons, dead client): the simulator in its own session (so its whole tree
-    can be stopped together), watched for stalls (started again once) and dead clients (stopped
-    at once; supervise.py). A bare run on the host (`afr-box bench`)."""
-    cmd = ["nvflare", "simulator", str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
-    return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True))
-
-
 # -s: no user site. HOME is /tmp, which job.py could write before this starts: a usercustomize
 # there would run before the restriction in a base whose venv sees system site-packages (its
 # own torch), where Python enables the user site. -P and no PYTHONPATH: likewise for the view.
 SIMULATE = [sys.executable, "-s", "-P", "-m", "afr_box.sandbox.harness.simulate"]
 
 
-def run_isolated(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any]) -> tuple[int, list[str], Optional[str]]:
-    """run_simulator in a sandbox, with site isolation (sites.py): the server reads no site, each
-    client worker only its own. A refused read of a site is a BudgetViolation; each site's worker
-    CPU seconds, measured here, go to `stats`."""
+def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any],
+                  isolate: bool = True) -> tuple[int, list[str], Optional[str]]:
+    """(exit code, stall reasons, dead client): the NVFlare simulator (simulate.py) in its own
+    session (so its whole tree can be stopped together), watched for stalls (started again once)
+    and dead clients (stopped at once; supervise.py). With `isolate` (every sandboxed run) the
+    server reads no site and each client worker only its own (sites.py): a refused read of a site
+    is a BudgetViolation, and each site's worker CPU seconds, measured here, go to `stats`.
+    Without it (a bare run on the host: `afr-box bench`) the workers are the server's children."""
     clients = run.budget["clients"]
-    cmd = [*SIMULATE, str(job_dir), "-w", str(workspace),
-           "-n", str(clients), "-t", str(clients)]
+    cmd = [*SIMULATE, str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({VIEW_PATH_ENV: os.environ.get("PYTHONPATH", ""), PLAIN_ENV: "0" if isolate else "1"})
+    if not isolate:
+        return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True), env=env)
     denied: list[str] = []
     data = data_dir()
 
@@ -173,9 +174,8 @@ def run_isolated(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, 
             denied.append(path)
 
     launcher_env = {k: os.environ[k] for k in ("PATH", "HOME", "AFR_RUN_FILE", "AFR_DATA_DIR") if k in os.environ}
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env) as broker:
-        env.update({BROKER_ENV: str(broker.socket_path), VIEW_PATH_ENV: os.environ.get("PYTHONPATH", "")})
+        env[BROKER_ENV] = str(broker.socket_path)
 
         def reset() -> None:
             broker.kill_all()
@@ -209,25 +209,31 @@ def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> int:
 
 
 def final_model(workspace: Path) -> tuple[dict, int]:
-    import torch
-
+    """The final global weights as numpy arrays, and the round they are from."""
     matches = list(workspace.rglob("app_server/FL_global_model.pt"))
     if not matches:
         raise FileNotFoundError("the simulator wrote no FL_global_model.pt")
-    saved = torch.load(matches[0], map_location="cpu", weights_only=True)
+    saved = read_state(matches[0])  # numpy only, no torch import (checkpoint.py)
+    if saved is None:  # a dtype or object the numpy reader leaves to torch (bfloat16, ...)
+        import torch
+
+        loaded = torch.load(matches[0], map_location="cpu", weights_only=True)
+        saved = {**loaded, "model": {k: _to_numpy(v) for k, v in loaded["model"].items()}}
     return saved["model"], int(saved.get("meta_props", {}).get("current_round", -1))
+
+
+def _to_numpy(value):
+    import torch
+
+    tensor = torch.as_tensor(value).detach().cpu()
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
 def save_weights(weights: dict, path: Path) -> None:
     """Plain numpy arrays: the scorer reads them without torch and without unpickling."""
     import numpy as np
-    import torch
 
-    arrays = {}
-    for key, value in weights.items():
-        tensor = torch.as_tensor(value).detach().cpu()
-        arrays[key] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-    np.savez(path, **arrays)
+    np.savez(path, **{key: np.asarray(value) for key, value in weights.items()})
 
 
 def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP) / "afr-train") -> int:
@@ -251,8 +257,7 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     try:
         job_dir = export_job(run, surface, work, isolate)
         check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
-        rc, restarts, dead = (run_isolated(job_dir, work / "ws", run, stats) if isolate
-                              else run_simulator(job_dir, work / "ws", run.budget["clients"]))
+        rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, isolate)
         if restarts:
             stats["restarts"] = restarts
         _no_strays("the NVFlare run")

@@ -1,12 +1,14 @@
 """The NVFlare simulator, started so that its server reads no site and starts each client worker
-through the site broker (sites.py).
+through the site broker (sites.py), with the harness's speed settings (nvflare_speed.py).
 
     python -s -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
-    (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH)
+    (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH;
+     AFR_SIMULATE_PLAIN=1: a bare run on the host, no isolation, workers started directly)
 
-The simulator runs its server in a process started with multiprocessing's "spawn", which imports
-this module again there: the worker command is rewritten at import, in both processes. Candidate
-code that undoes the rewrite only gets workers that inherit the server's restriction (no site).
+The simulator forks its server process from this one, after the worker command was rewritten
+here at import. Candidate code that undoes the rewrite only gets workers that inherit the
+server's restriction (no site). Every worker runs through site_worker.py, as the client it was
+started for and with the same speed settings, isolated or not.
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ import sys
 
 from nvflare.private.fed.app.simulator import simulator_runner as _runner
 
-from afr_box.sandbox.harness.sites import VIEW_PATH_ENV, WORKER_ARGV_ENV, WORKER_MODULE
+from afr_box.sandbox.harness import nvflare_speed
+from afr_box.sandbox.harness.sites import PLAIN_ENV, VIEW_PATH_ENV, WORKER_ARGV_ENV, WORKER_MODULE
+
+PLAIN = os.environ.get(PLAIN_ENV) == "1"  # read once, before any candidate code runs
 
 
 class _Subprocess:
@@ -28,13 +33,19 @@ class _Subprocess:
 
     @staticmethod
     def Popen(args, *rest, **kwargs):
-        if isinstance(args, (list, tuple)) and WORKER_MODULE in args:
+        if isinstance(args, (list, tuple)) and WORKER_MODULE in args and PLAIN:
+            at = list(args).index(WORKER_MODULE)
+            client = args[list(args).index("--client") + 1]
+            args = [sys.executable, "-m", "afr_box.sandbox.harness.site_worker", client, *args[at + 1:]]
+        elif isinstance(args, (list, tuple)) and WORKER_MODULE in args:
             kwargs["env"] = {**(kwargs.get("env") or os.environ), WORKER_ARGV_ENV: json.dumps(list(args))}
             args = [sys.executable, "-I", "-u", "-m", "afr_box.sandbox.harness.site_relay"]
         return subprocess.Popen(args, *rest, **kwargs)
 
 
 _runner.subprocess = _Subprocess()
+if nvflare_speed.wanted():
+    nvflare_speed.speed_up_simulator()
 
 
 def main(args: list[str]) -> None:
@@ -43,7 +54,8 @@ def main(args: list[str]) -> None:
     from afr_box.sandbox.harness.sites import readable
     from afr_box.tasks.shared.site_env import data_dir, run_file
 
-    restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, None))
+    if not PLAIN:
+        restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, None))
     # The surface view goes onto the import path only now, behind the restriction (-P and no
     # PYTHONPATH at start: nothing a candidate wrote could have been imported in its place).
     view = os.environ.pop(VIEW_PATH_ENV, "")

@@ -31,6 +31,7 @@ WORKER_ARGV_ENV = "AFR_WORKER_ARGV"  # the worker command a relay asks for
 REQUEST_ENV = "AFR_WORKER_REQUEST"   # what the launcher is told to start
 VIEW_PATH_ENV = "AFR_VIEW_PATH"      # the surface view's import path, for simulate.py
 ISOLATE_BARE_ENV = "AFR_SITE_ISOLATION"  # "1": isolate a bare run on the host too (`afr-box bench`)
+PLAIN_ENV = "AFR_SIMULATE_PLAIN"  # "1": simulate.py without isolation (a bare run on the host)
 MAX_REQUEST = 1 << 20
 # How a refused read shows in a Python traceback or log line.
 DENIED = re.compile(r"Permission denied: '([^']+)'")
