@@ -100,7 +100,7 @@ def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path]
     return cfg
 
 
-def export_job(run: RunFile, surface: Path, work: Path, isolate: bool = False) -> Path:
+def export_job(run: RunFile, surface: Path, work: Path, isolate: bool = False, keep: frozenset[int] = frozenset()) -> Path:
     """Build the merged view here (trusted), run the candidate's job.py in a child process (that
     reads no site with `isolate`), and find the exported job from the outside."""
     activate(surface, run.task, work / "view")
@@ -118,7 +118,7 @@ def export_job(run: RunFile, surface: Path, work: Path, isolate: bool = False) -
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     export.wait()  # the process, not the pipe: a leftover child may hold the pipe open...
-    _no_strays("job.py")  # ...until it is killed here
+    _no_strays("job.py", keep)  # ...until it is killed here
     reader.join(timeout=5)
     error = errors[-1] if errors else ""
     denied = denied_site_path(error, data_dir(), run.sites) if isolate else None
@@ -135,12 +135,13 @@ def export_job(run: RunFile, surface: Path, work: Path, isolate: bool = False) -
     return apps[0]
 
 
-def _no_strays(what: str) -> None:
-    """In a sandbox container nothing but the init and this runner may be left running after a
-    candidate step: a leftover process could rewrite the job or the outputs after the checks."""
+def _no_strays(what: str, keep: frozenset[int] = frozenset()) -> None:
+    """In a sandbox container nothing but the init, this runner (and the `keep` pids: the broker's
+    fork server, started by this runner) may be left running after a candidate step: a leftover
+    process could rewrite the job or the outputs after the checks."""
     if not in_sandbox():
         return  # a bare run on the host (`afr-box bench`) shares the host's process table
-    found = strays_after({1, os.getpid()})
+    found = strays_after({1, os.getpid(), *keep})
     if found:
         raise BudgetViolation(f"{what} left background processes running: {describe(found)}")
 
@@ -151,37 +152,39 @@ def _no_strays(what: str) -> None:
 SIMULATE = [sys.executable, "-s", "-P", "-m", "afr_box.sandbox.harness.simulate"]
 
 
-def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any],
+def site_broker(run: RunFile, isolate: bool) -> SiteBroker:
+    """The broker that starts every client worker (sites.py); its fork server starts preloading at
+    once, while job.py exports."""
+    launcher_env = {k: os.environ[k] for k in ("PATH", "HOME", "AFR_RUN_FILE", "AFR_DATA_DIR") if k in os.environ}
+    return SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env, isolate=isolate)
+
+
+def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any], broker: SiteBroker,
                   isolate: bool = True) -> tuple[int, list[str], Optional[str]]:
     """(exit code, stall reasons, dead client): the NVFlare simulator (simulate.py) in its own
     session (so its whole tree can be stopped together), watched for stalls (started again once)
-    and dead clients (stopped at once; supervise.py). With `isolate` (every sandboxed run) the
-    server reads no site and each client worker only its own (sites.py): a refused read of a site
-    is a BudgetViolation, and each site's worker CPU seconds, measured here, go to `stats`.
-    Without it (a bare run on the host: `afr-box bench`) the workers are the server's children."""
+    and dead clients (stopped at once; supervise.py), its workers started by `broker`. With
+    `isolate` (every sandboxed run) the server reads no site and each client worker only its own:
+    a refused read of a site is a BudgetViolation. Each site's worker CPU seconds, measured by the
+    broker, go to `stats`."""
     clients = run.budget["clients"]
     cmd = [*SIMULATE, str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update({VIEW_PATH_ENV: os.environ.get("PYTHONPATH", ""), PLAIN_ENV: "0" if isolate else "1"})
-    if not isolate:
-        return run_with_restart(lambda: cmd, lambda: shutil.rmtree(workspace, ignore_errors=True), env=env)
+    env.update({VIEW_PATH_ENV: os.environ.get("PYTHONPATH", ""), PLAIN_ENV: "0" if isolate else "1",
+                BROKER_ENV: str(broker.socket_path)})
     denied: list[str] = []
     data = data_dir()
 
     def watch_line(line: str) -> None:
         path = denied_site_path(line, data, run.sites)
-        if path and not denied:
+        if path and isolate and not denied:
             denied.append(path)
 
-    launcher_env = {k: os.environ[k] for k in ("PATH", "HOME", "AFR_RUN_FILE", "AFR_DATA_DIR") if k in os.environ}
-    with SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env) as broker:
-        env[BROKER_ENV] = str(broker.socket_path)
+    def reset() -> None:
+        broker.kill_all()
+        shutil.rmtree(workspace, ignore_errors=True)
 
-        def reset() -> None:
-            broker.kill_all()
-            shutil.rmtree(workspace, ignore_errors=True)
-
-        result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line)
+    result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line)
     stats["site_cpu_s"] = dict(sorted(broker.cpu_s.items()))
     if denied:
         raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
@@ -255,9 +258,10 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
         return finish(ExitCode.SIMULATOR_FAILED, error="site isolation needs Landlock (Linux 5.13 or later; gVisor has "
                                                        "none): this kernel or container runtime offers none")
     try:
-        job_dir = export_job(run, surface, work, isolate)
-        check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
-        rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, isolate)
+        with site_broker(run, isolate) as broker:
+            job_dir = export_job(run, surface, work, isolate, keep=frozenset({broker.fork_server_pid}))
+            check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
+            rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, broker, isolate)
         if restarts:
             stats["restarts"] = restarts
         _no_strays("the NVFlare run")

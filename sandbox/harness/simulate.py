@@ -3,12 +3,13 @@ through the site broker (sites.py), with the harness's speed settings (nvflare_s
 
     python -s -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
     (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH;
-     AFR_SIMULATE_PLAIN=1: a bare run on the host, no isolation, workers started directly)
+     AFR_SIMULATE_PLAIN=1: a bare run on the host, without the restriction)
 
 The simulator forks its server process from this one, after the worker command was rewritten
 here at import. Candidate code that undoes the rewrite only gets workers that inherit the
-server's restriction (no site). Every worker runs through site_worker.py, as the client it was
-started for and with the same speed settings, isolated or not.
+server's restriction (no site). Every worker is started by the broker (forked from its fork
+server, preload.py) and runs site_worker.py, as the client it was started for and with the same
+speed settings, restricted or not.
 """
 from __future__ import annotations
 
@@ -33,11 +34,7 @@ class _Subprocess:
 
     @staticmethod
     def Popen(args, *rest, **kwargs):
-        if isinstance(args, (list, tuple)) and WORKER_MODULE in args and PLAIN:
-            at = list(args).index(WORKER_MODULE)
-            client = args[list(args).index("--client") + 1]
-            args = [sys.executable, "-m", "afr_box.sandbox.harness.site_worker", client, *args[at + 1:]]
-        elif isinstance(args, (list, tuple)) and WORKER_MODULE in args:
+        if isinstance(args, (list, tuple)) and WORKER_MODULE in args:
             kwargs["env"] = {**(kwargs.get("env") or os.environ), WORKER_ARGV_ENV: json.dumps(list(args))}
             args = [sys.executable, "-I", "-u", "-m", "afr_box.sandbox.harness.site_relay"]
         return subprocess.Popen(args, *rest, **kwargs)

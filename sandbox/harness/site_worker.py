@@ -1,5 +1,6 @@
 """One simulator worker, run as `python -m nvflare...simulator_worker` runs it, but always as the
-client its command names (started by site_launch.py, already restricted to that client's site).
+client its command names (forked by the broker's fork server, preload.py, already restricted to
+that client's site).
 
     python -m afr_box.sandbox.harness.site_worker <site> <simulator worker arguments>
 

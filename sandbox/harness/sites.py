@@ -4,9 +4,9 @@ NVFlare's simulator runs the server (where a candidate's aggregator runs) as the
 client worker, so whatever the server may read, its workers could. Here the workers are not its
 children. The server runs restricted by Landlock to no site at all (simulate.py), as does job.py's
 export; its request to start a worker goes through a relay (site_relay.py) to the broker below,
-in the trusted runner, which starts the worker through site_launch.py restricted to its own
-site's folder. Each worker is the broker's child, so its CPU time is measured here, outside
-every candidate process.
+in the trusted runner, which has the worker forked by its fork server (preload.py: torch and
+NVFlare imported once, before any candidate code ran), restricted to its own site's folder. The
+fork server measures each worker's CPU time (wait4), outside every candidate process.
 
 What this does not stop: client code that hands its own rows on, to the server in its updates
 or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
@@ -28,7 +28,6 @@ from typing import Iterable, Optional
 WORKER_MODULE = "nvflare.private.fed.app.simulator.simulator_worker"
 BROKER_ENV = "AFR_SITE_BROKER"      # the broker's socket, for the relays
 WORKER_ARGV_ENV = "AFR_WORKER_ARGV"  # the worker command a relay asks for
-REQUEST_ENV = "AFR_WORKER_REQUEST"   # what the launcher is told to start
 VIEW_PATH_ENV = "AFR_VIEW_PATH"      # the surface view's import path, for simulate.py
 ISOLATE_BARE_ENV = "AFR_SITE_ISOLATION"  # "1": isolate a bare run on the host too (`afr-box bench`)
 PLAIN_ENV = "AFR_SIMULATE_PLAIN"  # "1": simulate.py without isolation (a bare run on the host)
@@ -92,18 +91,41 @@ def isolation_reason(path: str, who: str = "a process") -> str:
 
 
 class SiteBroker:
-    """Starts simulator workers on request, each restricted to its own site; kills them all on stop."""
+    """Starts simulator workers on request, each restricted to its own site (with `isolate`; a bare
+    run on the host has no restriction), forked from a fork server that preloaded torch and NVFlare
+    (preload.py); kills them all on stop."""
 
-    def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str]):
-        self.socket_path, self.sites, self.launcher_env = socket_path, list(sites), launcher_env
+    def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str], isolate: bool = True):
+        self.socket_path, self.sites, self.launcher_env, self.isolate = socket_path, list(sites), launcher_env, isolate
         self.cpu_s: dict[str, float] = {}
         self.refused: list[str] = []
-        self._running: set[int] = set()  # pids of the workers' launchers (each execs its worker)
+        self._running: set[int] = set()  # pids of the workers (each leads its own session)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: Optional[socket.socket] = None
+        self._forks: Optional[socket.socket] = None  # the channel to the fork server
+        self._fork_server: Optional[subprocess.Popen] = None
+        self._replies: dict[str, dict] = {}
+        self._replied = threading.Condition(self._lock)
+        self._next_id = 0
+
+    @property
+    def fork_server_pid(self) -> Optional[int]:
+        return self._fork_server.pid if self._fork_server else None
 
     def __enter__(self) -> "SiteBroker":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for sock in (ours, theirs):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_REQUEST)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_REQUEST)
+        self._fork_server = subprocess.Popen(
+            [sys.executable, "-I", "-m", "afr_box.sandbox.harness.preload", str(theirs.fileno()),
+             "1" if self.isolate else "0"],
+            pass_fds=[theirs.fileno()], env=self.launcher_env, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd="/")
+        theirs.close()
+        self._forks = ours
+        threading.Thread(target=self._read_forks, daemon=True, name="afr-fork-replies").start()
         self.socket_path.unlink(missing_ok=True)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.socket_path))
@@ -117,6 +139,18 @@ class SiteBroker:
             self._listener.close()
         self.socket_path.unlink(missing_ok=True)
         self.kill_all()
+        if self._forks is not None:
+            try:  # shutdown, not only close: the reply reader blocked in recv holds the socket open
+                self._forks.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._forks.close()  # the fork server stops its children and exits...
+        if self._fork_server is not None:
+            try:
+                self._fork_server.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # ...or is stopped here
+                _kill_session(self._fork_server.pid)
+                self._fork_server.wait()
 
     def kill_all(self) -> None:
         """Every worker still running, killed with its session (the run is over or restarted)."""
@@ -124,6 +158,27 @@ class SiteBroker:
             running = list(self._running)
         for pid in running:
             _kill_session(pid)
+
+    def _read_forks(self) -> None:
+        while True:
+            try:
+                message = self._forks.recv(MAX_REQUEST)
+            except OSError:
+                message = b""
+            with self._lock:
+                if not message:  # the fork server is gone: nobody waits for it any more
+                    self._replies["*"] = {"gone": True}
+                    self._replied.notify_all()
+                    return
+                reply = json.loads(message)
+                self._replies.setdefault(reply["id"], {}).update(reply)
+                self._replied.notify_all()
+
+    def _await(self, rid: str, key: str) -> Optional[dict]:
+        with self._lock:
+            while key not in self._replies.get(rid, {}) and "*" not in self._replies:
+                self._replied.wait()
+            return self._replies.get(rid) if key in self._replies.get(rid, {}) else None
 
     def _accept(self) -> None:
         while not self._stopping.is_set():
@@ -150,25 +205,30 @@ class SiteBroker:
                 self.refused.append(reason)
                 send_message(conn, {"refused": reason})
                 return
+            with self._lock:
+                self._next_id += 1
+                rid = str(self._next_id)
+            message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env}).encode()
             try:
-                launcher = subprocess.Popen(
-                    [sys.executable, "-I", "-m", "afr_box.sandbox.harness.site_launch", site],
-                    env={**self.launcher_env, REQUEST_ENV: json.dumps({"argv": argv, "env": env})},
-                    stdin=subprocess.DEVNULL, stdout=fds[0], stderr=fds[1], start_new_session=True, cwd="/")
+                socket.send_fds(self._forks, [message], fds)
+            except OSError as exc:
+                send_message(conn, {"refused": f"the fork server is gone ({exc})"})
+                return
             finally:
                 for fd in fds:
                     os.close(fd)
+            started = self._await(rid, "pid")
+            if started is None:
+                send_message(conn, {"refused": "the fork server is gone"})
+                return
+            pid = int(started["pid"])
             with self._lock:
-                self._running.add(launcher.pid)
-            threading.Thread(target=self._kill_on_hangup, args=(conn, launcher.pid), daemon=True).start()
-            try:
-                _, status, usage = os.wait4(launcher.pid, 0)
-                code, cpu = os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
-            except ChildProcessError:  # reaped by the runner's stray check after a kill
-                code, cpu = -signal.SIGKILL, 0.0
-            launcher.returncode = code  # waited for here: Popen must not wait again
+                self._running.add(pid)
+            threading.Thread(target=self._kill_on_hangup, args=(conn, pid), daemon=True).start()
+            ended = self._await(rid, "exit")
+            code, cpu = (int(ended["exit"]), float(ended["cpu_s"])) if ended else (-signal.SIGKILL, 0.0)
             with self._lock:
-                self._running.discard(launcher.pid)
+                self._running.discard(pid)
                 self.cpu_s[site] = round(self.cpu_s.get(site, 0.0) + cpu, 3)
             try:
                 send_message(conn, {"exit": code})
