@@ -66,6 +66,34 @@ def _same_model(a: Path, b: Path) -> bool:
         return x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
 
 
+def _stats(out: Path) -> dict:
+    return json.loads((out / "train_stats.json").read_text()).get("timeline_s", {})
+
+
+def _median_breakdown(runs: list[dict]) -> dict:
+    keys = [k for k in runs[0]] if runs else []
+    return {k: statistics.median(v) if (v := [r[k] for r in runs if r.get(k) is not None]) else None for k in keys}
+
+
+IMPORTS = {"python": "pass", "numpy": "import numpy", "torch": "import torch",
+           "torch._dynamo": "import torch, torch._dynamo",
+           "nvflare (worker)": "import nvflare.private.fed.app.simulator.simulator_worker, nvflare.client"}
+
+
+def import_times(repeats: int = 3) -> dict[str, float]:
+    """Median wall seconds of a fresh interpreter that imports each (cumulative: torch._dynamo
+    includes torch): what a process that is not forked from the preloaded fork server pays."""
+    out = {}
+    for name, code in IMPORTS.items():
+        walls = []
+        for _ in range(repeats):
+            start = time.monotonic()
+            subprocess.run([sys.executable, "-I", "-c", code], check=True)
+            walls.append(time.monotonic() - start)
+        out[name] = statistics.median(walls)
+    return out
+
+
 def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None,
               progress: Callable[[str], None] = print) -> dict:
     profile = load_profile(task)
@@ -81,14 +109,11 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
     knobs = snapshot / task / "knobs.yaml"
     knobs.write_text(knobs.read_text() + f"# afr-box bench {work.name}\n")
 
-    bare = []
-    for r in range(reps):
+    bare, isolated = [], []
+    for r in range(reps):  # interleaved, so that neither gets the cold caches of the first run
         progress(f"(a) bare runner, repetition {r + 1}/{reps}")
         wall, peak = _bare_run(profile, snapshot, data_dir, work / f"bare-{r}")
         bare.append({"wall_s": wall, "peak_memory_bytes": peak})
-
-    isolated = []
-    for r in range(reps):
         progress(f"(a1) bare runner with site isolation, repetition {r + 1}/{reps}")
         isolated.append(_bare_run(profile, snapshot, data_dir, work / f"bare-isolated-{r}", isolated=True)[0])
 
@@ -105,9 +130,13 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
         outcome = evaluate(setup, f"{r:04d}", Proposal(snapshot, "bench: baseline surface", "baseline"))
         if outcome.status != Status.SCORED:
             raise RuntimeError(f"sandboxed run ended {outcome.status}: {outcome.reason}")
-        resources = json.loads(setup.folder.candidate(f"{r:04d}").resources.read_text())
+        folder = setup.folder.candidate(f"{r:04d}")
+        resources = json.loads(folder.resources.read_text())
+        train_stats = json.loads(folder.train_stats.read_text())
         boxed.append({"wall_s": outcome.runtime_s, "timings": outcome.timings, "score": outcome.score,
-                      "peak_memory_bytes": resources["train"]["peak_memory_bytes"]})
+                      "peak_memory_bytes": resources["train"]["peak_memory_bytes"],
+                      "timeline": {**train_stats.get("timeline_s", {}),
+                                   "container_s": outcome.timings["train"] - train_stats["wall_s"]}})
     image = sandbox.images.image_info(candidate_tag(task, surface_hash))
     sandbox.executor.remove_containers(setup.own_containers)
     if image is not None:
@@ -134,6 +163,9 @@ def run_bench(task: str, reps: int, data_root: Path, work: Optional[Path] = None
         "identical_final_model": _same_model(work / "bare-0" / "model.npz",
                                              CampaignFolder(setup.campaign_dir).candidate("0000").model),
         "scores": [b["score"] for b in boxed],
+        "breakdown": {"bare_isolated": _median_breakdown([_stats(work / f"bare-isolated-{r}") for r in range(reps)]),
+                      "sandboxed": _median_breakdown([b["timeline"] for b in boxed])},
+        "imports_s": import_times(),
         "work": str(work),
     }
 
@@ -157,5 +189,23 @@ def format_bench(r: dict) -> str:
         f"  candidate layer size {r['candidate_layer_bytes']} bytes",
         f"  peak memory: bare {mib(r['bare_peak_memory_bytes'])}, train container {mib(r['train_container_peak_memory_bytes'])}",
         f"  identical final model (a) vs (b): {'yes' if r['identical_final_model'] else 'NO'}",
+        "  where a training run's time goes (medians, s)        (a1) bare isolated   (b) sandboxed",
     ]
+    iso, box = r["breakdown"]["bare_isolated"], r["breakdown"]["sandboxed"]
+    show = lambda v: f"{v:8.2f}" if isinstance(v, (int, float)) else "     n/a"
+    for key, label in BREAKDOWN_LABELS.items():
+        lines.append(f"        {label:<46}{show(iso.get(key))}          {show(box.get(key))}")
+    lines.append("  fresh-interpreter import times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["imports_s"].items()))
     return "\n".join(lines)
+
+
+BREAKDOWN_LABELS = {
+    "container_s": "container start and stop (train phase)",
+    "job_export_s": "job.py export (a process of its own)",
+    "simulator_start_s": "simulator and server start, to round 0",
+    "round_0_s": "round 0 (client workers start)",
+    "later_rounds_s": "rounds 1.. (all)",
+    "per_later_round_s": "  each, on average",
+    "shutdown_s": "simulator shutdown",
+    "final_model_s": "checks and final model save",
+}

@@ -38,6 +38,7 @@ from afr_box.sandbox.harness.sites import (BROKER_ENV, ISOLATE_BARE_ENV, PLAIN_E
                                            denied_site_path, isolation_reason)
 from afr_box.sandbox.harness.supervise import run_with_restart
 from afr_box.sandbox.harness.surface_import import activate
+from afr_box.sandbox.harness.timeline import Timeline
 from afr_box.tasks.shared.site_env import data_dir
 
 
@@ -160,7 +161,7 @@ def site_broker(run: RunFile, isolate: bool) -> SiteBroker:
 
 
 def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any], broker: SiteBroker,
-                  isolate: bool = True) -> tuple[int, list[str], Optional[str]]:
+                  isolate: bool = True, timeline: Optional[Timeline] = None) -> tuple[int, list[str], Optional[str]]:
     """(exit code, stall reasons, dead client): the NVFlare simulator (simulate.py) in its own
     session (so its whole tree can be stopped together), watched for stalls (started again once)
     and dead clients (stopped at once; supervise.py), its workers started by `broker`. With
@@ -176,6 +177,8 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     data = data_dir()
 
     def watch_line(line: str) -> None:
+        if timeline is not None:
+            timeline.see(line)
         path = denied_site_path(line, data, run.sites)
         if path and isolate and not denied:
             denied.append(path)
@@ -246,10 +249,11 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     stats: dict[str, Any] = {"phase": "train", "budget": run.budget}
-    start = time.monotonic()
+    timeline = Timeline()
 
     def finish(code: int, **extra) -> int:
-        stats.update(extra, exit_code=code, wall_s=round(time.monotonic() - start, 3))
+        stats.update(extra, exit_code=code, wall_s=round(time.monotonic() - timeline.start, 3),
+                     timeline_s=timeline.breakdown())
         (out / TRAIN_STATS).write_text(json.dumps(stats, indent=2, sort_keys=True))
         return code
 
@@ -260,8 +264,11 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     try:
         with site_broker(run, isolate) as broker:
             job_dir = export_job(run, surface, work, isolate, keep=frozenset({broker.fork_server_pid}))
+            timeline.mark("exported")
             check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
-            rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, broker, isolate)
+            timeline.mark("checked")
+            rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, broker, isolate, timeline)
+            timeline.mark("simulator_exited")
         if restarts:
             stats["restarts"] = restarts
         _no_strays("the NVFlare run")
@@ -287,6 +294,7 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     except Exception as exc:
         return finish(ExitCode.SIMULATOR_FAILED, error=str(exc))
     save_weights(weights, out / MODEL_FILE)
+    timeline.mark("model_saved")
     return finish(ExitCode.OK, rounds_completed=last_round + 1)
 
 

@@ -1,0 +1,111 @@
+"""The broker's fork server (sandbox/harness/preload.py) on this host's real kernel: a forked
+worker holds no channel back to the fork server, reads only its own site, runs with the
+environment it was sent (not the fork server's), and its exit and CPU seconds come back; a site
+outside the budget is never started unrestricted. The real worker path runs in every training
+run (test_sites.py's broker test, the e2e tests, .ci/run's suite)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from afr_box.sandbox.harness.landlock import abi_version
+
+SITES = ["site-1", "site-2"]
+pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no Landlock")
+
+# The fork server as the broker starts it, with site_worker's main replaced by a probe that
+# reports what a worker would find (PRELOAD emptied: the imports are not what is tested).
+SERVER = textwrap.dedent("""
+    import json, os, socket, stat, sys
+    from pathlib import Path
+    import afr_box.sandbox.harness.site_worker as site_worker
+    from afr_box.sandbox.harness import preload
+
+    def probe(site, args):
+        fds = {}
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                fds[fd] = stat.S_ISSOCK(os.fstat(int(fd)).st_mode)
+            except OSError:
+                pass  # the listing's own descriptor
+        reads = {}
+        for other in ("site-1", "site-2"):
+            try:
+                reads[other] = (Path(os.environ["AFR_PROBE_DATA"]) / other / "x.npy").read_text()
+            except PermissionError:
+                reads[other] = "refused"
+        print(json.dumps({"site": site, "args": args, "sockets": [fd for fd, sock in fds.items() if sock],
+                          "fds": sorted(fds), "reads": reads, "env": dict(os.environ), "ppid": os.getppid(),
+                          "sid_is_pid": os.getsid(0) == os.getpid()}), flush=True)
+        sys.exit(7)
+
+    site_worker.main = probe
+    preload.PRELOAD = ()
+    preload.serve(socket.socket(fileno=int(sys.argv[1])), True)
+""")
+
+
+@pytest.fixture
+def fork_server(tmp_path):
+    data = tmp_path / "data"
+    for name in (*SITES, "assets"):
+        (data / name).mkdir(parents=True)
+        (data / name / "x.npy").write_text(name)
+    run_file = tmp_path / "run.json"
+    run_file.write_text(json.dumps({"task": "heart", "phase": "train", "budget": {}, "sites": SITES,
+                                    "eval_sites": SITES, "metric": {}}))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = {"PATH": os.environ["PATH"], "AFR_RUN_FILE": str(run_file), "AFR_DATA_DIR": str(data),
+           "FORK_SERVER_ONLY": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                              env=env, cwd="/")
+    theirs.close()
+    yield ours, data, server
+    ours.close()
+    server.wait(timeout=30)
+
+
+def _start(control: socket.socket, rid: str, site: str, env: dict) -> tuple[dict, dict, str]:
+    out_r, out_w = os.pipe()
+    message = json.dumps({"id": rid, "site": site, "args": ["--flag"], "env": env}).encode()
+    socket.send_fds(control, [message], [out_w, out_w])
+    os.close(out_w)
+    started = json.loads(control.recv(1 << 20))
+    ended = json.loads(control.recv(1 << 20))
+    with os.fdopen(out_r) as f:
+        output = f.read()
+    return started, ended, output
+
+
+def test_a_forked_worker_holds_no_channel_back_reads_its_site_only_and_gets_the_sent_environment(fork_server):
+    control, data, server = fork_server
+    sent = {"PATH": os.environ["PATH"], "AFR_PROBE_DATA": str(data), "FROM_THE_SIMULATOR": "yes"}
+    started, ended, output = _start(control, "1", "site-2", sent)
+    report = json.loads(output.strip().splitlines()[-1])
+    assert started["id"] == ended["id"] == "1" and started["pid"] > 0
+    assert ended["exit"] == 7 and ended["cpu_s"] >= 0  # the worker's own exit, reaped by the fork server
+    assert report["site"] == "site-2" and report["args"] == ["--flag"]
+    assert report["sockets"] == [], "the forked worker still holds a socket (the fork server's channel?)"
+    assert set(report["fds"]) <= {"0", "1", "2", "3"}
+    assert report["reads"] == {"site-1": "refused", "site-2": "site-2"}
+    assert report["env"] == sent and "FORK_SERVER_ONLY" not in report["env"]
+    assert report["ppid"] == server.pid and report["sid_is_pid"]
+
+
+def test_a_site_outside_the_budget_is_never_started_unrestricted(fork_server):
+    control, data, _ = fork_server
+    started, ended, output = _start(control, "2", "site-9", {"AFR_PROBE_DATA": str(data)})
+    assert ended["exit"] == 2 and "no site 'site-9' in the budget" in output
+    assert '"reads"' not in output  # the probe (the worker) never ran
+
+
+def test_the_fork_server_stops_when_the_broker_closes_its_channel(fork_server):
+    control, _, server = fork_server
+    control.shutdown(socket.SHUT_RDWR)
+    assert server.wait(timeout=10) == 0
