@@ -26,12 +26,12 @@ import json
 import os
 import random
 import select
-import signal
 import socket
 import sys
 import traceback
 
 from afr_box.sandbox.harness.processes import PR_SET_DUMPABLE, make_undumpable
+from afr_box.sandbox.harness.sites import kill_session
 
 PRELOAD = (
     "numpy", "torch", "torch._dynamo", "torch.optim",
@@ -84,10 +84,7 @@ def serve(control: socket.socket, isolate: bool) -> None:
             control.send(json.dumps({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status),
                                      "cpu_s": usage.ru_utime + usage.ru_stime}).encode())
     for pid in children:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_session(pid)  # each child leads its own session
     os._exit(0)
 
 

@@ -149,7 +149,7 @@ class SiteBroker:
             try:
                 self._fork_server.wait(timeout=5)
             except subprocess.TimeoutExpired:  # ...or is stopped here
-                _kill_session(self._fork_server.pid)
+                kill_session(self._fork_server.pid)
                 self._fork_server.wait()
 
     def kill_all(self) -> None:
@@ -157,7 +157,7 @@ class SiteBroker:
         with self._lock:
             running = list(self._running)
         for pid in running:
-            _kill_session(pid)
+            kill_session(pid)
 
     def _read_forks(self) -> None:
         while True:
@@ -245,10 +245,11 @@ class SiteBroker:
         with self._lock:
             running = pid in self._running
         if running:
-            _kill_session(pid)
+            kill_session(pid)
 
 
-def _kill_session(pid: int) -> None:
+def kill_session(pid: int) -> None:
+    """SIGKILL the session `pid` leads (and `pid` itself, should it have left it)."""
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
