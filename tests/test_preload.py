@@ -1,6 +1,7 @@
 """The broker's fork server (sandbox/harness/preload.py) on this host's real kernel: a forked
 worker holds no channel back to the fork server, reads only its own site, runs with the
-environment it was sent (not the fork server's), and its exit and CPU seconds come back; a site
+environment it was sent (not the fork server's), and its exit and CPU seconds come back, with
+those of every process it left behind (in its session or out of it), killed at stop; a site
 outside the budget is never started unrestricted. The real worker path runs in every training
 run (test_sites.py's broker test, the e2e tests, .ci/run's suite)."""
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -22,12 +24,30 @@ pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no L
 # The fork server as the broker starts it, with site_worker's main replaced by a probe that
 # reports what a worker would find (PRELOAD emptied: the imports are not what is tested).
 SERVER = textwrap.dedent("""
-    import json, os, socket, stat, sys
+    import json, os, socket, stat, sys, time
     from pathlib import Path
     import afr_box.sandbox.harness.site_worker as site_worker
     from afr_box.sandbox.harness import preload
 
+    def burn_then_wait(leave_session):
+        if os.fork():
+            return
+        if leave_session:
+            os.setsid()
+        for fd in (1, 2):
+            os.close(fd)  # the test reads the worker's output to its end
+        start = time.process_time()
+        while time.process_time() - start < 0.5:
+            pass
+        while True:
+            time.sleep(1)  # until the stop kills it
+
     def probe(site, args):
+        if os.environ.get("AFR_PROBE_LEAVE"):  # leave two CPU burners behind, one out of the session
+            burn_then_wait(False)
+            burn_then_wait(True)
+            print(json.dumps({"left": True}), flush=True)
+            sys.exit(0)
         fds = {}
         for fd in os.listdir("/proc/self/fd"):
             try:
@@ -109,3 +129,32 @@ def test_the_fork_server_stops_when_the_broker_closes_its_channel(fork_server):
     control, _, server = fork_server
     control.shutdown(socket.SHUT_RDWR)
     assert server.wait(timeout=10) == 0
+
+
+def test_what_a_worker_leaves_behind_is_counted_to_its_site_and_killed_at_stop(fork_server):
+    control, data, server = fork_server
+    started, ended, output = _start(control, "3", "site-2", {"AFR_PROBE_LEAVE": "1", "PATH": os.environ["PATH"]})
+    assert ended["exit"] == 0 and '"left": true' in output
+    burners = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == server.pid]
+    assert len(burners) == 2, "the worker's two burners were not handed to the fork server"
+    time.sleep(1.5)  # they burn 0.5 s of CPU each, then wait to be killed
+    control.send(json.dumps({"stop": True}).encode())
+    replies = []
+    while not replies or not replies[-1].get("stopped"):
+        replies.append(json.loads(control.recv(1 << 20)))
+    left = {}
+    for reply in replies:
+        if "left_behind" in reply:
+            left[reply["left_behind"]] = left.get(reply["left_behind"], 0.0) + reply["cpu_s"]
+    # the one in the worker's session is the site's; the one that left it (setsid) is nobody's
+    assert set(left) == {"site-2", None} and min(left.values()) >= 0.45, left
+    assert server.wait(timeout=10) == 0
+    assert not [p for p in burners if os.path.exists(f"/proc/{p}")], "a burner outlived the stop"
+
+
+def _parent(pid: str) -> int:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return -1
+    return int(stat[stat.rfind(")") + 2:].split()[1])

@@ -16,7 +16,11 @@ socketpair the broker made, which no other process holds: a forked child closes 
 anything else, then restricts itself to its own site (Landlock), takes the environment the
 simulator gave the worker, and runs site_worker.py.
 Each child's exit status and CPU seconds go back to the broker (wait4 here, outside every
-candidate process).
+candidate process). A worker's CPU seconds include every process it started: those it waited for
+through its own wait4, and those it left behind, which the kernel hands to this process (a child
+subreaper) and which are charged to the site whose session they are in when they end (to every
+site when they left it: setsid). At stop, everything still running below this process is killed
+and reaped first, so nothing a worker started runs on uncounted.
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import sys
+import time
 import traceback
 
 from afr_box.sandbox.harness.processes import PR_SET_DUMPABLE, make_undumpable
@@ -41,22 +47,27 @@ PRELOAD = (
 )
 MAX_MESSAGE = 1 << 20
 REAP_S = 0.05
+STOP_S = 3.0  # at stop: how long killing and reaping what is left may take
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def serve(control: socket.socket, isolate: bool) -> None:
-    """Fork a worker for each request until the broker closes the channel; then stop them all."""
+    """Fork a worker for each request until the broker says stop (or closes the channel); then
+    kill and reap everything below this process and say so."""
     from afr_box.sandbox.harness.run_file import RunFile
     from afr_box.sandbox.harness.sites import readable
     from afr_box.tasks.shared.site_env import data_dir, run_file
 
     make_undumpable()
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # what a worker leaves behind comes here
     sites, data = RunFile.read(run_file()).sites, data_dir()
     rules = {site: readable(data, sites, site) for site in sites} if isolate else {}
     for name in PRELOAD:
         importlib.import_module(name)
     sys.stdout.flush()
     sys.stderr.flush()
-    children: dict[int, str] = {}
+    children: dict[int, str] = {}  # worker pid -> request id
+    sessions: dict[int, str] = {}  # worker pid (its session's id) -> site, kept after it exits
     while True:
         ready, _, _ = select.select([control], [], [], REAP_S)
         if ready:
@@ -67,25 +78,86 @@ def serve(control: socket.socket, isolate: bool) -> None:
             if not message:
                 break  # the broker is gone
             request = json.loads(message)
+            if request.get("stop"):
+                break
             pid = os.fork()
             if pid == 0:
                 _child(control, request, fds, isolate, rules.get(request["site"]))
             for fd in fds:
                 os.close(fd)
-            children[pid] = request["id"]
-            control.send(json.dumps({"id": request["id"], "pid": pid}).encode())
-        while children:
-            try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            control.send(json.dumps({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status),
-                                     "cpu_s": usage.ru_utime + usage.ru_stime}).encode())
-    for pid in children:
-        kill_session(pid)  # each child leads its own session
+            children[pid], sessions[pid] = request["id"], request["site"]
+            _send(control, {"id": request["id"], "pid": pid})
+        _reap(control, children, sessions)
+    _stop(control, children, sessions)
+    _send(control, {"stopped": True})
     os._exit(0)
+
+
+def _send(control: socket.socket, message: dict) -> None:
+    try:
+        control.send(json.dumps(message).encode())
+    except OSError:
+        pass  # the broker is gone: nobody counts any more
+
+
+def _reap(control: socket.socket, children: dict[int, str], sessions: dict[int, str]) -> None:
+    """Every ended process below this one, reported with its CPU seconds: a worker by its request,
+    anything else (left behind by a worker) by the site of the session it ended in."""
+    while True:
+        try:
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if ended is None:
+            return
+        sid = _session_of(ended.si_pid)  # read while it is a zombie; reaped just below
+        pid, status, usage = os.wait4(ended.si_pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        if pid in children:
+            _send(control, {"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status), "cpu_s": cpu})
+        else:
+            _send(control, {"left_behind": sessions.get(sid), "cpu_s": cpu})
+
+
+def _session_of(pid: int) -> int:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return -1
+    return int(stat[stat.rfind(")") + 2:].split()[3])  # fields after the name: state ppid pgrp session
+
+
+def _below() -> list[int]:
+    """This process's children (workers and what they left behind)."""
+    me, found = str(os.getpid()), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if stat[stat.rfind(")") + 2:].split()[1] == me:
+                found.append(int(entry))
+    return found
+
+
+def _stop(control: socket.socket, children: dict[int, str], sessions: dict[int, str]) -> None:
+    """Kill the workers' sessions, then whatever else is below this process, until nothing is left
+    (a killed process's children come here in turn); every one reaped and counted."""
+    for pid in sessions:
+        kill_session(pid)  # each worker leads its own session, which outlives it
+    deadline = time.monotonic() + STOP_S
+    while True:
+        _reap(control, children, sessions)
+        below = _below()
+        if not below or time.monotonic() > deadline:
+            return
+        for pid in below:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
 
 
 def _child(control: socket.socket, request: dict, fds: list[int], isolate: bool, allowed) -> None:

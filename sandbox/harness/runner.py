@@ -166,8 +166,8 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     session (so its whole tree can be stopped together), watched for stalls (started again once)
     and dead clients (stopped at once; supervise.py), its workers started by `broker`. With
     `isolate` (every sandboxed run) the server reads no site and each client worker only its own:
-    a refused read of a site is a BudgetViolation. Each site's worker CPU seconds, measured by the
-    broker, go to `stats`."""
+    a refused read of a site is a BudgetViolation. (Each site's CPU seconds, measured by the
+    broker, are complete once it has stopped: main records them.)"""
     clients = run.budget["clients"]
     cmd = [*SIMULATE, str(job_dir), "-w", str(workspace), "-n", str(clients), "-t", str(clients)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -188,7 +188,6 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
         shutil.rmtree(workspace, ignore_errors=True)
 
     result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line)
-    stats["site_cpu_s"] = dict(sorted(broker.cpu_s.items()))
     if denied:
         raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
     if broker.refused:
@@ -250,19 +249,21 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     work.mkdir(parents=True)
     stats: dict[str, Any] = {"phase": "train", "budget": run.budget}
     timeline = Timeline()
+    isolate = in_sandbox() or os.environ.get(ISOLATE_BARE_ENV) == "1"  # on the host: `afr-box bench` only
+    broker = site_broker(run, isolate)
 
     def finish(code: int, **extra) -> int:
+        stats.update(broker.accounting())  # each site's local compute, counted outside the candidate
         stats.update(extra, exit_code=code, wall_s=round(time.monotonic() - timeline.start, 3),
                      timeline_s=timeline.breakdown())
         (out / TRAIN_STATS).write_text(json.dumps(stats, indent=2, sort_keys=True))
         return code
 
-    isolate = in_sandbox() or os.environ.get(ISOLATE_BARE_ENV) == "1"  # on the host: `afr-box bench` only
     if isolate and not abi_version():
         return finish(ExitCode.SIMULATOR_FAILED, error="site isolation needs Landlock (Linux 5.13 or later; gVisor has "
                                                        "none): this kernel or container runtime offers none")
     try:
-        with site_broker(run, isolate) as broker:
+        with broker:
             job_dir = export_job(run, surface, work, isolate, keep=frozenset({broker.fork_server_pid}))
             timeline.mark("exported")
             check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)

@@ -6,7 +6,8 @@ children. The server runs restricted by Landlock to no site at all (simulate.py)
 export; its request to start a worker goes through a relay (site_relay.py) to the broker below,
 in the trusted runner, which has the worker forked by its fork server (preload.py: torch and
 NVFlare imported once, before any candidate code ran), restricted to its own site's folder. The
-fork server measures each worker's CPU time (wait4), outside every candidate process.
+fork server measures each site's CPU time (wait4: its worker and everything the worker started),
+outside every candidate process: the trusted local compute a scorer holds against its bound.
 
 What this does not stop: client code that hands its own rows on, to the server in its updates
 or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -32,6 +34,7 @@ VIEW_PATH_ENV = "AFR_VIEW_PATH"      # the surface view's import path, for simul
 ISOLATE_BARE_ENV = "AFR_SITE_ISOLATION"  # "1": isolate a bare run on the host too (`afr-box bench`)
 PLAIN_ENV = "AFR_SIMULATE_PLAIN"  # "1": simulate.py without isolation (a bare run on the host)
 MAX_REQUEST = 1 << 20
+STOP_WAIT_S = 5.0  # the fork server's stop (kill, reap, count); preload.STOP_S plus a margin
 # How a refused read shows in a Python traceback or log line.
 DENIED = re.compile(r"Permission denied: '([^']+)'")
 
@@ -97,8 +100,11 @@ class SiteBroker:
 
     def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str], isolate: bool = True):
         self.socket_path, self.sites, self.launcher_env, self.isolate = socket_path, list(sites), launcher_env, isolate
-        self.cpu_s: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}  # each site's CPU seconds: its workers and what they left behind
+        self.unattributed_cpu_s = 0.0      # left behind outside every worker's session (it called setsid)
+        self.stopped = False               # the fork server counted everything and stopped
         self.refused: list[str] = []
+        self._sites_of: dict[str, str] = {}  # request id -> site
         self._running: set[int] = set()  # pids of the workers (each leads its own session)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -140,6 +146,11 @@ class SiteBroker:
         self.socket_path.unlink(missing_ok=True)
         self.kill_all()
         if self._forks is not None:
+            try:  # the fork server kills and reaps what is left, counts it, and says it stopped
+                self._forks.send(json.dumps({"stop": True}).encode())
+            except OSError:
+                pass
+            self._await("stopped", "stopped", timeout=STOP_WAIT_S)
             try:  # shutdown, not only close: the reply reader blocked in recv holds the socket open
                 self._forks.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -151,6 +162,11 @@ class SiteBroker:
             except subprocess.TimeoutExpired:  # ...or is stopped here
                 kill_session(self._fork_server.pid)
                 self._fork_server.wait()
+
+    def accounting(self) -> dict:
+        """What train_stats.json records of local compute (complete once the broker has stopped)."""
+        return {"site_cpu_s": dict(sorted(self.cpu_s.items())),
+                "unattributed_cpu_s": round(self.unattributed_cpu_s, 3), "cpu_accounting_complete": self.stopped}
 
     def kill_all(self) -> None:
         """Every worker still running, killed with its session (the run is over or restarted)."""
@@ -171,13 +187,32 @@ class SiteBroker:
                     self._replied.notify_all()
                     return
                 reply = json.loads(message)
+                if "exit" in reply:
+                    self._count(self._sites_of.get(reply["id"]), float(reply["cpu_s"]))
+                if "left_behind" in reply:
+                    self._count(reply["left_behind"], float(reply["cpu_s"]))
+                    continue
+                if reply.get("stopped"):
+                    self.stopped = True
+                    reply["id"] = "stopped"
                 self._replies.setdefault(reply["id"], {}).update(reply)
                 self._replied.notify_all()
 
-    def _await(self, rid: str, key: str) -> Optional[dict]:
+    def _count(self, site: Optional[str], cpu: float) -> None:
+        """(Under the lock.) CPU seconds of a site's process; of none: charged to every site."""
+        if site in self.sites:
+            self.cpu_s[site] = round(self.cpu_s.get(site, 0.0) + cpu, 3)
+        else:
+            self.unattributed_cpu_s += cpu
+
+    def _await(self, rid: str, key: str, timeout: Optional[float] = None) -> Optional[dict]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while key not in self._replies.get(rid, {}) and "*" not in self._replies:
-                self._replied.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._replied.wait(left)
             return self._replies.get(rid) if key in self._replies.get(rid, {}) else None
 
     def _accept(self) -> None:
@@ -208,6 +243,7 @@ class SiteBroker:
             with self._lock:
                 self._next_id += 1
                 rid = str(self._next_id)
+                self._sites_of[rid] = site
             message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env}).encode()
             try:
                 socket.send_fds(self._forks, [message], fds)
@@ -226,10 +262,9 @@ class SiteBroker:
                 self._running.add(pid)
             threading.Thread(target=self._kill_on_hangup, args=(conn, pid), daemon=True).start()
             ended = self._await(rid, "exit")
-            code, cpu = (int(ended["exit"]), float(ended["cpu_s"])) if ended else (-signal.SIGKILL, 0.0)
+            code = int(ended["exit"]) if ended else -signal.SIGKILL  # its CPU is counted as it arrives
             with self._lock:
                 self._running.discard(pid)
-                self.cpu_s[site] = round(self.cpu_s.get(site, 0.0) + cpu, 3)
             try:
                 send_message(conn, {"exit": code})
             except OSError:
