@@ -17,6 +17,7 @@ import time
 import pytest
 
 from afr_box.sandbox.harness.landlock import abi_version
+from site_folders import site_folders
 
 SITES = ["site-1", "site-2"]
 pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no Landlock")
@@ -73,10 +74,7 @@ SERVER = textwrap.dedent("""
 
 @pytest.fixture
 def fork_server(tmp_path):
-    data = tmp_path / "data"
-    for name in (*SITES, "assets"):
-        (data / name).mkdir(parents=True)
-        (data / name / "x.npy").write_text(name)
+    data = site_folders(tmp_path / "data", SITES)
     run_file = tmp_path / "run.json"
     run_file.write_text(json.dumps({"task": "heart", "phase": "train", "budget": {}, "sites": SITES,
                                     "eval_sites": SITES, "metric": {}}))

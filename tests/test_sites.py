@@ -16,6 +16,7 @@ import pytest
 from afr_box.sandbox.harness.landlock import abi_version
 from afr_box.sandbox.harness.sites import (BROKER_ENV, WORKER_ARGV_ENV, WORKER_MODULE, SiteBroker, SiteRefused,
                                            denied_site_path, readable, worker_site)
+from site_folders import site_folders
 
 SITES = ["site-1", "site-2"]
 pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no Landlock")  # CI's has (ABI 7)
@@ -23,11 +24,7 @@ pytestmark = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no L
 
 @pytest.fixture
 def data(tmp_path):
-    root = tmp_path / "data"
-    for name in (*SITES, "assets"):
-        (root / name).mkdir(parents=True)
-        (root / name / "x.npy").write_text(name)
-    return root
+    return site_folders(tmp_path / "data", SITES)
 
 
 def _as_restricted(data: Path, site, body: str) -> subprocess.CompletedProcess:
