@@ -67,10 +67,6 @@ def test_each_record_proves_what_ran(heart_campaign):
         resources = json.loads((folder / "resources.json").read_text())
         for phase in ("train", "infer", "score"):  # peak memory split into anonymous and page cache
             assert resources[phase]["peak_anon_bytes"] > 0 and resources[phase]["peak_cache_bytes"] is not None
-        # each site's local compute, counted outside the candidate, within the campaign's bound
-        score = json.loads((folder / "score" / "score.json").read_text())
-        assert sorted(score["site_cpu_s"]) == ["site-1", "site-2", "site-3", "site-4"]
-        assert 0 < max(score["site_cpu_s"].values()) < score["compute_bound_s"]
         containers = json.loads((folder / "containers.json").read_text())
         assert set(containers) == {"train", "infer", "score"}
         for phase, c in containers.items():
@@ -92,19 +88,6 @@ def test_each_record_proves_what_ran(heart_campaign):
         # scalar-hpo: the image holds the knobs file and nothing else from the candidate
         assert sorted(p.relative_to(folder / "surface").as_posix()
                       for p in (folder / "surface").rglob("*") if p.is_file()) == ["heart/knobs.yaml"]
-
-
-def test_the_local_compute_bound_is_calibrated_once_on_the_baseline_at_local_steps_max(heart_campaign):
-    [entry] = json.loads((heart_campaign / "compute.json").read_text())
-    assert entry["local_steps"] == 250 and entry["rounds"] == 15
-    assert entry["bound_s"] == round(2.0 * max(entry["site_cpu_s"].values()) + 1.0, 3)
-    [run] = (heart_campaign / "compute" / "candidates").iterdir()
-    assert json.loads((run / "run-train.json").read_text())["budget"]["local_steps"]["baseline"] == 250
-    train = json.loads((run / "train" / "train_stats.json").read_text())
-    assert train["cpu_accounting_complete"] and train["rounds_completed"] == 15
-    # a baseline candidate trains 100 steps a round: it uses less than the calibration at 250
-    baseline = json.loads((heart_campaign / "candidates" / "0000" / "score" / "score.json").read_text())
-    assert max(baseline["site_cpu_s"].values()) < max(entry["site_cpu_s"].values()) + 1.0
 
 
 def test_campaign_start_rehashes_the_data_in_full(heart_campaign):

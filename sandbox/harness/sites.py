@@ -7,7 +7,7 @@ export; its request to start a worker goes through a relay (site_relay.py) to th
 in the trusted runner, which has the worker forked by its fork server (preload.py: torch and
 NVFlare imported once, before any candidate code ran), restricted to its own site's folder. The
 fork server measures each site's CPU time (wait4: its worker and everything the worker started),
-outside every candidate process: the trusted local compute a scorer holds against its bound.
+outside every candidate process (train_stats.json: site_cpu_s).
 
 What this does not stop: client code that hands its own rows on, to the server in its updates
 or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
