@@ -17,6 +17,7 @@ import time
 import pytest
 
 from afr_box.sandbox.harness.landlock import abi_version
+from afr_box.sandbox.harness.processes import PROC, stat_fields
 from site_folders import site_folders
 
 SITES = ["site-1", "site-2"]
@@ -151,8 +152,5 @@ def test_what_a_worker_leaves_behind_is_counted_to_its_site_and_killed_at_stop(f
 
 
 def _parent(pid: str) -> int:
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return -1
-    return int(stat[stat.rfind(")") + 2:].split()[1])
+    fields = stat_fields(PROC / pid / "stat")
+    return int(fields[1]) if fields else -1

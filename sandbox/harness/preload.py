@@ -18,8 +18,8 @@ simulator gave the worker, and runs site_worker.py.
 Each child's exit status and CPU seconds go back to the broker (wait4 here, outside every
 candidate process). A worker's CPU seconds include every process it started: those it waited for
 through its own wait4, and those it left behind, which the kernel hands to this process (a child
-subreaper) and which are charged to the site whose session they are in when they end (to every
-site when they left it: setsid). At stop, everything still running below this process is killed
+subreaper) and which are charged to the site whose session they are in when they end (recorded
+apart, as unattributed, when they left it: setsid). At stop, everything still running below this process is killed
 and reaped first, so nothing a worker started runs on uncounted.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ import sys
 import time
 import traceback
 
-from afr_box.sandbox.harness.processes import PR_SET_DUMPABLE, make_undumpable
+from afr_box.sandbox.harness.processes import PR_SET_DUMPABLE, PROC, make_undumpable, stat_fields
 from afr_box.sandbox.harness.sites import kill_session
 
 PRELOAD = (
@@ -120,25 +120,14 @@ def _reap(control: socket.socket, children: dict[int, str], sessions: dict[int, 
 
 
 def _session_of(pid: int) -> int:
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return -1
-    return int(stat[stat.rfind(")") + 2:].split()[3])  # fields after the name: state ppid pgrp session
+    fields = stat_fields(PROC / str(pid) / "stat")
+    return int(fields[3]) if fields else -1
 
 
 def _below() -> list[int]:
     """This process's children (workers and what they left behind)."""
-    me, found = str(os.getpid()), []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if stat[stat.rfind(")") + 2:].split()[1] == me:
-                found.append(int(entry))
-    return found
+    me = str(os.getpid())
+    return [int(e.name) for e in PROC.iterdir() if e.name.isdigit() and stat_fields(e / "stat")[1:2] == [me]]
 
 
 def _stop(control: socket.socket, children: dict[int, str], sessions: dict[int, str]) -> None:

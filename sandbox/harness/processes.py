@@ -34,12 +34,19 @@ def _name(pid: int) -> str:
     return raw[raw.find("(") + 1:raw.rfind(")")]
 
 
-def _state(stat: Path) -> str:
+def stat_fields(stat: Path) -> list[str]:
+    """A /proc/<pid>/stat (or task stat) file's fields after the command name: state, ppid, pgrp,
+    session, ... ([] when it is gone). The name may hold spaces and parentheses: split after the last ")"."""
     try:
         raw = stat.read_text()
     except OSError:
-        return ""
-    return raw[raw.rfind(")") + 2:raw.rfind(")") + 3]
+        return []
+    return raw[raw.rfind(")") + 2:].split()
+
+
+def _state(stat: Path) -> str:
+    fields = stat_fields(stat)
+    return fields[0] if fields else ""
 
 
 def _live(pid: int) -> bool:

@@ -199,7 +199,8 @@ class SiteBroker:
                 self._replied.notify_all()
 
     def _count(self, site: Optional[str], cpu: float) -> None:
-        """(Under the lock.) CPU seconds of a site's process; of none: charged to every site."""
+        """(Under the lock.) CPU seconds of a site's process; of none (it left its worker's session):
+        unattributed."""
         if site in self.sites:
             self.cpu_s[site] = round(self.cpu_s.get(site, 0.0) + cpu, 3)
         else:
