@@ -1,6 +1,8 @@
 """The measurement runs of benchmarks/README.md ("Findings"): same-budget campaigns, each finished
-over 5 seeds with its held-out part, then `afr-box summary` over them. Sequential (--parallel 1),
-so wall times compare; every command and its wall time go to OUT/runs.json.
+over 5 seeds with its held-out part, then `afr-box summary` over them. Campaigns run
+sequentially (--parallel 1), so their wall times compare; the finish step's repeats are independent
+runs with fixed seeds and use --finish-parallel slots (default 2). Every command and its wall time
+go to OUT/runs.json.
 
     python benchmarks/findings_runs.py heart --data-root afr-data --runs-dir runs/findings
     python benchmarks/findings_runs.py tcga synthetic femnist --data-root afr-data --runs-dir runs/findings
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--runs-dir", type=Path, required=True)
     ap.add_argument("--candidates", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0, help="the proposers' seed")
+    ap.add_argument("--finish-parallel", type=int, default=2, help="parallel slots for the finish step's repeats")
     args = ap.parse_args()
     afr = [sys.executable, "-m", "afr_box.orchestrator.cli"]
     args.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,7 @@ def main() -> None:
                            "--data-root", str(args.data_root), "--quiet", *resume], log)
             controls = [x for c in plan.get("controls", []) for x in ("--control", str(args.runs_dir / c))]
             finish_wall = run(afr + ["finish", str(args.runs_dir / name), "--top", "3", "--seeds", SEEDS,
-                                     "--parallel", "1", "--data-root", str(args.data_root), *controls], log)
+                                     "--parallel", str(args.finish_parallel), "--data-root", str(args.data_root), *controls], log)
             record[name] = {"task": task, "campaign_s": round(wall, 1), "finish_s": round(finish_wall, 1),
                             "command": plan["args"]}
             record_file.write_text(json.dumps(record, indent=2))
