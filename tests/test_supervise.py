@@ -198,6 +198,37 @@ def test_an_oom_kill_nvflare_never_logs_still_ends_the_run_naming_the_gone_worke
     assert run_watched(quiet, min_s=120, factor=10.0, poll_s=0.2, cgroup=cgroup) == (0, None)
 
 
+def test_an_oom_killed_forked_worker_is_named_by_the_site_brokers_reaped_workers(tmp_path):
+    """Workers forked from the fork server carry its command line, so /proc names none of them:
+    the site broker's record of reaped workers does (an earlier start's entries are not this
+    run's), even when the reap lands a moment after the cgroup counted the kill."""
+    cgroup = tmp_path / "cgroup"
+    (cgroup / "memory").mkdir(parents=True)
+    events = cgroup / "memory" / "memory.oom_control"
+    events.write_text("oom_kill 0\n")
+    reaped = [("site-2", -9)]  # an earlier start's worker, killed when that start was stopped
+    flag = tmp_path / "killed"
+    cmd = script(tmp_path, f"""
+        import time
+        print("Round 0 started.", flush=True)
+        time.sleep(1.0)
+        open({str(events)!r}, "w").write("oom_kill 1\\n")
+        open({str(flag)!r}, "w").write("")
+        time.sleep(300)
+    """)
+
+    def ended():
+        if flag.exists() and len(reaped) == 1:
+            time.sleep(0.5)  # the fork server's reap arrives after the counter moved
+            reaped.extend([("site-1", 0), ("site-3", -9)])
+        return list(reaped)
+
+    rc, stopped = run_watched(cmd, min_s=120, factor=10.0, poll_s=0.2, cgroup=cgroup, oom_watch=True,
+                              proc_dir=tmp_path, ended=ended)
+    assert stopped.kind == "dead_client"
+    assert stopped.reason.startswith("the client process of site-3 died (killed by signal 9 (SIGKILL)): the OOM killer")
+
+
 def test_a_communication_error_names_the_site_too():
     watch = Watch()
     watch.saw("SimulatorClientRunner - ERROR - Communication error with client site-3: [Errno 104] reset", 1.0)

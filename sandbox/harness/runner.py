@@ -187,7 +187,8 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
         broker.kill_all()
         shutil.rmtree(workspace, ignore_errors=True)
 
-    result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line)
+    result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line,
+                              ended=broker.ended_workers)
     if denied:
         raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
     if broker.refused:

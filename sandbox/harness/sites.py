@@ -7,7 +7,7 @@ export; its request to start a worker goes through a relay (site_relay.py) to th
 in the trusted runner, which has the worker forked by its fork server (preload.py: torch and
 NVFlare imported once, before any candidate code ran), restricted to its own site's folder. The
 fork server measures each site's CPU time (wait4: its worker and everything the worker started),
-outside every candidate process (train_stats.json: site_cpu_s).
+outside every candidate process: the trusted local compute a scorer holds against its bound.
 
 What this does not stop: client code that hands its own rows on, to the server in its updates
 or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
@@ -104,6 +104,7 @@ class SiteBroker:
         self.unattributed_cpu_s = 0.0      # left behind outside every worker's session (it called setsid)
         self.stopped = False               # the fork server counted everything and stopped
         self.refused: list[str] = []
+        self.ended: list[tuple[str, int]] = []  # (site, exit code) of each worker the fork server reaped, in order
         self._sites_of: dict[str, str] = {}  # request id -> site
         self._running: set[int] = set()  # pids of the workers (each leads its own session)
         self._lock = threading.Lock()
@@ -188,7 +189,9 @@ class SiteBroker:
                     return
                 reply = json.loads(message)
                 if "exit" in reply:
-                    self._count(self._sites_of.get(reply["id"]), float(reply["cpu_s"]))
+                    site = self._sites_of.get(reply["id"])
+                    self._count(site, float(reply["cpu_s"]))
+                    self.ended.append((site or "?", int(reply["exit"])))
                 if "left_behind" in reply:
                     self._count(reply["left_behind"], float(reply["cpu_s"]))
                     continue
@@ -197,6 +200,12 @@ class SiteBroker:
                     reply["id"] = "stopped"
                 self._replies.setdefault(reply["id"], {}).update(reply)
                 self._replied.notify_all()
+
+    def ended_workers(self) -> list[tuple[str, int]]:
+        """(site, exit code) of every worker reaped so far: the trusted record of which died
+        (a forked worker carries the fork server's command line, so /proc cannot name it)."""
+        with self._lock:
+            return list(self.ended)
 
     def _count(self, site: Optional[str], cpu: float) -> None:
         """(Under the lock.) CPU seconds of a site's process; of none (it left its worker's session):

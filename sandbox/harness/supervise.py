@@ -49,6 +49,7 @@ CGROUP = Path("/sys/fs/cgroup")
 STALL_MIN_S = 120.0   # never call a round stalled before this
 STALL_FACTOR = 10.0   # ... nor before it took this many times the slowest finished round
 MAX_STARTS = 2
+OOM_NAME_WAIT_S = 3.0  # how long an OOM kill waits for the site broker to reap (and so name) the worker
 
 
 def _read_int(*candidates: Path, key: Optional[str] = None) -> Optional[int]:
@@ -166,12 +167,25 @@ def client_workers(proc_dir: Path = Path("/proc")) -> dict[int, str]:
     return found
 
 
-def _oom_death(workers: dict[int, str], oom_before: Optional[int], cgroup: Path, proc_dir: Path) -> Optional[Stopped]:
-    """A dead client when the cgroup counted an OOM kill since the run started, or None."""
+def _oom_death(workers: dict[int, str], oom_before: Optional[int], cgroup: Path, proc_dir: Path,
+               ended: Optional[Callable[[], list[tuple[str, int]]]] = None, skip: int = 0) -> Optional[Stopped]:
+    """A dead client when the cgroup counted an OOM kill since the run started, or None. The site
+    is named from `ended` (the site broker's reaped workers after the first `skip`, which earlier
+    starts left), waiting up to OOM_NAME_WAIT_S for the reap, else from the workers /proc no
+    longer shows."""
     if not oom_killed_since(oom_before, cgroup):
         return None
-    alive = client_workers(proc_dir)
-    gone = [site for pid, site in workers.items() if pid not in alive]
+    gone: list[str] = []
+    if ended is not None:
+        deadline = time.monotonic() + OOM_NAME_WAIT_S
+        while not gone:
+            gone = [site for site, code in ended()[skip:] if code == -signal.SIGKILL]
+            if gone or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    if not gone:
+        alive = client_workers(proc_dir)
+        gone = [site for pid, site in workers.items() if pid not in alive]
     site, others = (gone[0], tuple(gone[1:])) if gone else ("a site", ())
     return Stopped("dead_client", death_reason(site, -signal.SIGKILL, oom_before, cgroup, others))
 
@@ -179,12 +193,15 @@ def _oom_death(workers: dict[int, str], oom_before: Optional[int], cgroup: Path,
 def run_watched(cmd: list[str], min_s: float = STALL_MIN_S, factor: float = STALL_FACTOR,
                 poll_s: float = 1.0, cgroup: Path = CGROUP, oom_watch: bool = False,
                 proc_dir: Path = Path("/proc"), env: Optional[dict[str, str]] = None,
-                on_line: Optional[Callable[[str], None]] = None) -> tuple[int, Optional[Stopped]]:
+                on_line: Optional[Callable[[str], None]] = None,
+                ended: Optional[Callable[[], list[tuple[str, int]]]] = None) -> tuple[int, Optional[Stopped]]:
     """Run `cmd` in its own session, echoing its output (each line also to `on_line`); (exit code,
     why the watch stopped it or None). A stalled run's, or a run with a dead client's, whole
     process group is killed. With `oom_watch` (a sandbox: the cgroup and /proc are the
-    container's) an OOM kill counted during the run is a dead client too."""
+    container's) an OOM kill counted during the run is a dead client too, named from `ended` (the
+    site broker's reaped workers) where given."""
     oom_before = oom_kills(cgroup)
+    skip = len(ended()) if ended is not None else 0  # what earlier starts' workers left
     workers: dict[int, str] = {}
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1, env=env)
@@ -209,7 +226,7 @@ def run_watched(cmd: list[str], min_s: float = STALL_MIN_S, factor: float = STAL
                 reader.join(timeout=5)
                 return proc.returncode, _death(watch, oom_before, cgroup)
             if oom_watch:
-                killed = _oom_death(workers, oom_before, cgroup, proc_dir)
+                killed = _oom_death(workers, oom_before, cgroup, proc_dir, ended, skip)
                 if killed is not None:
                     _kill_group(proc)
                     reader.join(timeout=5)
@@ -264,14 +281,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def run_with_restart(make_cmd, reset, min_s: float = STALL_MIN_S, factor: float = STALL_FACTOR,
                      poll_s: float = 1.0, oom_watch: bool = False, env: Optional[dict[str, str]] = None,
-                     on_line: Optional[Callable[[str], None]] = None) -> tuple[int, list[str], Optional[str]]:
+                     on_line: Optional[Callable[[str], None]] = None,
+                     ended: Optional[Callable[[], list[tuple[str, int]]]] = None) -> tuple[int, list[str], Optional[str]]:
     """Run the command `make_cmd()` gives, again from `reset()` when it stalls or loses a client's
     connection (at most MAX_STARTS starts); (exit code of the last start, the reasons it was
     started again, why a client died or None). A run that stalled every time exits with -1; a dead
     client ends it at once (-1 too), never restarted, as does a lost connection on the last start."""
     restarts: list[str] = []
     for start in range(MAX_STARTS):
-        rc, stopped = run_watched(make_cmd(), min_s, factor, poll_s, oom_watch=oom_watch, env=env, on_line=on_line)
+        rc, stopped = run_watched(make_cmd(), min_s, factor, poll_s, oom_watch=oom_watch, env=env, on_line=on_line,
+                                  ended=ended)
         if stopped is None:
             return rc, restarts, None
         if stopped.kind == "dead_client" or (stopped.kind == "lost_client" and start == MAX_STARTS - 1):
