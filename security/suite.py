@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 from afr_box.orchestrator.campaign.identity import base_pin
 from afr_box.orchestrator.gate.surface import make_writable, snapshot_files, surface_hash, write_private_copy
+from afr_box.orchestrator.pipeline.compute import ComputeBound
 from afr_box.orchestrator.pipeline.evaluate import Setup, evaluate
 from afr_box.orchestrator.pipeline.proposal import Proposal
 from afr_box.orchestrator.pipeline.review import log_outcome
@@ -155,7 +156,7 @@ def _run_in(campaign: CampaignFolder, attacks: list[Attack], policy_name: str, p
     shutil.copyfile(policy_path(policy_name), campaign.policy)
     shutil.copyfile(profile_path(task), campaign.profile)
     setup = Setup(campaign=name, campaign_dir=folder, profile=profile, policy=policy, policy_hash=policy_hash,
-                  data_dir=data_dir, sandbox=sandbox, base=base)
+                  data_dir=data_dir, sandbox=sandbox, base=base, compute=ComputeBound(folder))
     runlog = RunLog(campaign.results)
     before = host_fingerprint(data_dir, sandbox.images, base.id)
     start = time.monotonic()

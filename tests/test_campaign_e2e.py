@@ -67,6 +67,10 @@ def test_each_record_proves_what_ran(heart_campaign):
         resources = json.loads((folder / "resources.json").read_text())
         for phase in ("train", "infer", "score"):  # peak memory split into anonymous and page cache
             assert resources[phase]["peak_anon_bytes"] > 0 and resources[phase]["peak_cache_bytes"] is not None
+        # each site's local compute, counted outside the candidate (scalar-hpo holds no bound: below)
+        score = json.loads((folder / "score" / "score.json").read_text())
+        assert sorted(score["site_cpu_s"]) == ["site-1", "site-2", "site-3", "site-4"]
+        assert 0 < max(score["site_cpu_s"].values()) and score["compute_bound_s"] is None
         containers = json.loads((folder / "containers.json").read_text())
         assert set(containers) == {"train", "infer", "score"}
         for phase, c in containers.items():
@@ -88,6 +92,14 @@ def test_each_record_proves_what_ran(heart_campaign):
         # scalar-hpo: the image holds the knobs file and nothing else from the candidate
         assert sorted(p.relative_to(folder / "surface").as_posix()
                       for p in (folder / "surface").rglob("*") if p.is_file()) == ["heart/knobs.yaml"]
+
+
+def test_no_compute_bound_is_calibrated_where_the_policy_changes_no_code(heart_campaign):
+    # scalar-hpo: the trusted client trains the knob's local_steps, so no baseline is trained at the
+    # most to bound it (that is for policies whose candidates change client code: test_security_e2e)
+    [entry] = json.loads((heart_campaign / "compute.json").read_text())
+    assert entry["bound_s"] is None and entry["how"].startswith("not needed: policy scalar-hpo changes data files only")
+    assert not (heart_campaign / "compute").exists()
 
 
 def test_campaign_start_rehashes_the_data_in_full(heart_campaign):

@@ -190,6 +190,34 @@ def test_scorer_refuses(tmp_path, kw, kind, message):
     assert err.value.kind == kind
 
 
+def with_compute(tmp_path, site_cpu, bound=None, unattributed=0.0, complete=True):
+    """scorer inputs whose train_stats.json counts `site_cpu` (and a run file with this bound)."""
+    run, train, pred, labels = scorer_inputs(tmp_path)
+    (train / "train_stats.json").write_text(json.dumps({
+        "rounds_completed": 3, "site_cpu_s": site_cpu, "unattributed_cpu_s": unattributed,
+        "cpu_accounting_complete": complete}))
+    if bound is not None:
+        run = run.model_copy(update={"compute_bound": {"site_cpu_s": bound, "how": "1.5 x the calibration"}})
+    return run, train, pred, labels
+
+
+def test_the_scorer_holds_each_sites_local_compute_against_the_bound(tmp_path):
+    within = score(*with_compute(tmp_path / "a", {"site-1": 2.0, "site-2": 2.9}, bound=3.0))
+    assert within["site_cpu_s"] == {"site-1": 2.0, "site-2": 2.9} and within["compute_bound_s"] == 3.0
+    with pytest.raises(ScoreRefused, match=r"local compute: site-2's client used 5\.8 s of CPU > the bound 3\.0 s "
+                                           r"\(1\.5 x the calibration\)") as err:
+        score(*with_compute(tmp_path / "b", {"site-1": 2.0, "site-2": 5.8}, bound=3.0))
+    assert err.value.kind == "budget"
+    # what left a worker's session counts to every site
+    with pytest.raises(ScoreRefused, match="site-1's client used 3.5 s"):
+        score(*with_compute(tmp_path / "c", {"site-1": 2.0, "site-2": 1.9}, bound=3.0, unattributed=1.5))
+    with pytest.raises(ScoreRefused, match="not counted to the end") as err:
+        score(*with_compute(tmp_path / "d", {"site-1": 1.0, "site-2": 1.0}, bound=3.0, complete=False))
+    assert err.value.kind == "output"
+    unbound = score(*with_compute(tmp_path / "e", {"site-1": 50.0, "site-2": 1.0}))  # a smoke run: no bound
+    assert unbound["site_cpu_s"]["site-1"] == 50.0 and unbound["compute_bound_s"] is None
+
+
 def test_surface_resolves_to_real_files():
     assert resolve_surface("heart", load_policy("scalar-hpo")) == ["heart/knobs.yaml"]
     assert resolve_surface("heart", load_policy("architecture-open")) == [

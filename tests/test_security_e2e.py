@@ -6,13 +6,17 @@ synthetic task, and the audit is shown to catch hand edits of the run log and th
 """
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from afr_box.orchestrator.cli import main
+from afr_box.orchestrator.pipeline.compute import cache_file
 from afr_box.orchestrator.records.runlog import RunLog
+from afr_box.profiles.schema import load_profile
 from afr_box.security.attacks import default_suite
 from afr_box.security.suite import run_suite
 
@@ -22,8 +26,8 @@ RUNTIME_SUBSET = ["write-data", "write-harness", "forge-score", "symlink-out", "
                   # round two: kept inert (text, names, logs), bounded by the kernel, gated bytes built, seccomp
                   "xss-report", "terminal-escapes", "non-utf8-out-name", "inode-flood", "log-flood", "gate-build-swap",
                   "io-uring", "ptrace-traceme", "kernel-surface", "sparse-proposal", "yaml-alias-bomb",
-                  # site isolation
-                  "read-other-sites"]
+                  # site isolation, and local compute held against the bound calibrated for the campaign
+                  "read-other-sites", "local-compute-10x"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,24 @@ def test_every_attack_is_blocked_for_its_stated_reason(suite):
     assert "unexpected file stats-\\xe9.json" in by_name["non-utf8-out-name"]["reason"]
     assert by_name["sparse-proposal"]["blocked_by"] == "gate (limits)" and by_name["sparse-proposal"]["runtime_s"] < 30
     assert lines[-1] == f"{len(RUNTIME_SUBSET)} attacks, {len(RUNTIME_SUBSET)} blocked, 0 scored, host and data unchanged"
+
+
+def test_the_local_compute_bound_is_calibrated_on_the_baseline_at_local_steps_max(suite):
+    report, folder, _ = suite
+    by_name = {r["name"]: r for r in report["results"]}
+    assert by_name["local-compute-10x"]["status"] == "violation"
+    assert "local compute: site-" in by_name["local-compute-10x"]["reason"]
+    most = load_profile("synthetic").budget.local_steps.max
+    [entry] = json.loads((folder / "compute.json").read_text())
+    assert entry["local_steps"] == most and entry["bound_s"] == round(2.0 * max(entry["site_cpu_s"].values()) + 1.0, 3)
+    # calibrated here, or reused from the machine's cache (another campaign on this machine made it)
+    assert json.loads(cache_file(entry["key"]).read_text()) == entry
+    run = Path(entry["runs"])
+    assert json.loads((run / "run-train.json").read_text())["budget"]["local_steps"]["baseline"] == most
+    assert json.loads((run / "train" / "train_stats.json").read_text())["cpu_accounting_complete"]
+    # the control (the baseline at its own local_steps) is within it, with its count in the score
+    control = json.loads((folder / "candidates" / "0000" / "score" / "score.json").read_text())
+    assert control["compute_bound_s"] == entry["bound_s"] and 0 < max(control["site_cpu_s"].values()) < entry["bound_s"]
 
 
 def test_host_and_data_are_unchanged(suite):

@@ -26,6 +26,7 @@ from afr_box.orchestrator.campaign.logs import campaign_log
 from afr_box.orchestrator.campaign.progress import CampaignDisplay
 from afr_box.orchestrator.campaign.slots import Slot, cluster_slots, host_cpus, plan_slots
 from afr_box.orchestrator.errors import CampaignError
+from afr_box.orchestrator.pipeline.compute import ComputeBound
 from afr_box.orchestrator.pipeline.evaluate import Outcome, Setup, evaluate
 from afr_box.orchestrator.pipeline.noise import campaign_noise, missing_seeds, record_floor, record_seed, review_delta
 from afr_box.orchestrator.pipeline.proposal import Proposal, keep_transcript
@@ -204,7 +205,7 @@ def _run(opts: CampaignOptions, display: CampaignDisplay, name: str, folder: Cam
             {"at": utc_now(), "resumed": opts.resume, "after_candidate": guard.mode, "checks": guard.started}])
         setup = Setup(campaign=name, campaign_dir=campaign_dir, profile=profile, policy=policy,
                       policy_hash=hashes["policy_sha256"], data_dir=data_dir.resolve(), sandbox=sandbox, base=base,
-                      data_guard=guard)
+                      data_guard=guard, compute=ComputeBound(campaign_dir))
         runlog = RunLog(setup.folder.results)
         leftovers = sandbox.executor.remove_containers(setup.own_containers)
         if leftovers:

@@ -23,6 +23,7 @@ from afr_box.orchestrator.external.interrupt import deferred, interruptible
 from afr_box.orchestrator.external.literature import source_required
 from afr_box.orchestrator.external.snapshot import Snapshot, snapshot_surface
 from afr_box.orchestrator.external.workspace import PROPOSER, Workspace
+from afr_box.orchestrator.pipeline.compute import ComputeBound
 from afr_box.orchestrator.pipeline.evaluate import Setup, evaluate
 from afr_box.orchestrator.pipeline.noise import campaign_noise, missing_seeds, record_floor, record_seed, review_delta
 from afr_box.orchestrator.pipeline.proposal import Proposal
@@ -73,7 +74,7 @@ def workspace_setup(ws: Workspace) -> Setup:
     check_base(ws.meta, base, "add a candidate to")
     return Setup(campaign=ws.campaign_dir.name, campaign_dir=ws.campaign_dir, profile=profile, policy=policy,
                  policy_hash=policy_hash, data_dir=(ws.data_root / profile.task).resolve(), sandbox=sandbox,
-                 base=base)
+                 base=base, compute=ComputeBound(ws.campaign_dir))
 
 
 @contextmanager

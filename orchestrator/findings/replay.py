@@ -15,6 +15,7 @@ from typing import Optional
 
 from afr_box.orchestrator.errors import ReplayError
 from afr_box.orchestrator.gate.surface import surface_hash
+from afr_box.orchestrator.pipeline.compute import ComputeBound
 from afr_box.orchestrator.pipeline.evaluate import Setup, evaluate
 from afr_box.orchestrator.pipeline.proposal import Proposal
 from afr_box.orchestrator.pipeline.verify import DataGuard
@@ -127,7 +128,7 @@ def rerun_setup(logged: Logged, name: str, folder: Path, data_root: Path, sandbo
     setup = Setup(campaign=name[:60], campaign_dir=folder, profile=logged.profile, policy=logged.policy,
                   policy_hash=logged.meta.policy_sha256,
                   data_dir=data_dir, sandbox=sandbox, base=recorded_base or find_base(sandbox.images),
-                  data_guard=guard)
+                  data_guard=guard, compute=ComputeBound(logged.campaign_dir))
     return setup, recorded_base is None
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from afr_box.orchestrator.gate.checks import gate_snapshot
 from afr_box.orchestrator.gate.surface import edit_paths_reason, surface_diff, surface_hash, write_private_copy
+from afr_box.orchestrator.pipeline.compute import ComputeBound
 from afr_box.orchestrator.pipeline.phases import Failure, failure, phase_inputs, phase_spec, write_run_file
 from afr_box.orchestrator.pipeline.proposal import Proposal, keep_transcript
 from afr_box.orchestrator.pipeline.verify import DataGuard, verify_candidate
@@ -61,6 +62,7 @@ class Setup:
     data_guard: Optional["DataGuard"] = None  # the campaign's data checks (None: full re-hash per candidate)
     run_profile: Optional[Profile] = None  # what the containers run with when not `profile` (a smoke run's budget);
                                            # the gate always judges against `profile`
+    compute: Optional[ComputeBound] = None  # the campaign's local-compute bound (None: none held, e.g. bench)
 
     @property
     def runs_with(self) -> Profile:
@@ -133,8 +135,8 @@ class _Steps:
 
 
 def _container(setup: Setup, record: CandidateFolder, phase: str, image: str, cand: str, seed: int,
-               inputs: list, gpus: bool = True) -> RunSpec:
-    run_file = write_run_file(setup.runs_with, record, phase, cand, seed)
+               inputs: list, gpus: bool = True, compute_bound: Optional[dict] = None) -> RunSpec:
+    run_file = write_run_file(setup.runs_with, record, phase, cand, seed, compute_bound)
     out = writable_out(record.phase_out(phase), setup.policy.container.user)
     limits = setup.policy.container
     if setup.cpuset:  # never ask for more CPU time than the slot has
@@ -156,6 +158,10 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     held-out part); the record names it in trained_from.json."""
     if seed is None:
         seed = setup.profile.budget.seed if proposal.seed is None else proposal.seed
+    # Before the clock starts: a campaign's first run calibrates the bound (its time is in compute.json).
+    # A smoke run is never scored: no bound.
+    bound = (setup.compute.for_run(setup, on_phase) if setup.compute is not None and setup.run_profile is None
+             else None)
     start = time.monotonic()
     record = setup.folder.candidate(cand).fresh()
     outcome = Outcome(cand=cand, status=Status.CRASH, seed=seed)
@@ -205,7 +211,8 @@ def evaluate(setup: Setup, cand: str, proposal: Proposal, seed: Optional[int] = 
     results: dict[str, RunResult] = {}
 
     def run_phase(phase: str, image_id: str, gpus: bool = True) -> Optional[Failure]:
-        specs[phase] = _container(setup, record, phase, image_id, cand, seed, inputs[phase], gpus)
+        specs[phase] = _container(setup, record, phase, image_id, cand, seed, inputs[phase], gpus,
+                                  bound if phase == "score" else None)
         result = results[phase] = steps.run(phase, setup.sandbox.executor.run, specs[phase], record.phase_log(phase))
         write_json(record.containers, {p: describe(s) for p, s in specs.items()})
         write_json(record.resources, {p: _resources(r) for p, r in results.items()})

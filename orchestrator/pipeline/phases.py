@@ -59,12 +59,14 @@ def phase_spec(phase: str, image: str, run_file: Path, inputs: list[Mount], out:
                    limits=limits, timeout_s=timeout_s, **extra)
 
 
-def write_run_file(profile, record: CandidateFolder, phase: str, cand: str, seed: int) -> Path:
-    """The read-only run file of a phase: the profile's budget with this run's seed, never the surface."""
+def write_run_file(profile, record: CandidateFolder, phase: str, cand: str, seed: int,
+                   compute_bound: Optional[dict] = None) -> Path:
+    """The read-only run file of a phase: the profile's budget with this run's seed, never the
+    surface; the scorer's with the campaign's local-compute bound."""
     budget = {**profile.budget.model_dump(), "seed": seed}
     return RunFile(task=profile.task, phase=phase, budget=budget, sites=profile.budget.site_names(),
                    eval_sites=profile.budget.eval_sites(), metric=profile.metric.model_dump(exclude_none=True),
-                   candidate=cand).write(record.run_file(phase))
+                   candidate=cand, compute_bound=compute_bound).write(record.run_file(phase))
 
 
 def failure(result: RunResult, phase: str, stats: dict[str, Any]) -> Failure:

@@ -15,6 +15,8 @@
         workspace/          proposals as proposers write them (the gate reads a private copy)
         smoke/candidates/<id>-s<n>/   an agent's smoke runs (1 round, 2 clients, few steps: never a row)
         noise.tsv noise/candidates/0000-s<seed>/                  the baseline over its noise seeds (campaign start)
+        compute.json compute/candidates/0000-steps<max>-<key>/     the local-compute bound, calibrated on the
+                            baseline at local_steps.max (pipeline/compute.py): one entry per machine and budget
         repeats.tsv repeats.md repeats/candidates/<id>-s<seed>/   `afr-box repeat` (and finish): the evaluation set
         heldout.tsv heldout.md heldout/candidates/<id>-s<seed>/   `afr-box heldout` (and finish): the held-out part
         fulltest.tsv fulltest/candidates/<id>-s<seed>/            finish: the whole test set (with a held-out part)
@@ -77,6 +79,8 @@ LITERATURE = "literature"
 WORKSPACE = "workspace"
 NOISE = "noise.tsv"
 NOISE_RUNS = "noise"
+COMPUTE = "compute.json"
+COMPUTE_RUNS = "compute"
 SMOKE = "smoke"
 AGENTS = "agents"
 REPEATS = "repeats.tsv"
@@ -172,6 +176,15 @@ class CampaignFolder:
     def noise_runs(self) -> Path:
         """The noise runs, laid out as a campaign folder of their own."""
         return self.path / NOISE_RUNS
+
+    @property
+    def compute(self) -> Path:
+        return self.path / COMPUTE
+
+    @property
+    def compute_runs(self) -> Path:
+        """The local-compute calibration runs, laid out as a campaign folder of their own."""
+        return self.path / COMPUTE_RUNS
 
     @property
     def findings(self) -> Path:

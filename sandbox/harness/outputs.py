@@ -18,5 +18,7 @@ class ScoreRecord(BaseModel):
     n_params: Optional[int] = None
     rounds_completed: Optional[int] = None
     weights_sha256: str = ""                              # the final weights' arrays (scorer.weights_digest)
+    site_cpu_s: dict[str, float] = {}                     # each site's local compute, as the fork server counted it
+    compute_bound_s: Optional[float] = None               # the bound it was held against (None: none)
     refused: str = ""                                     # why the outputs cannot be scored
     refused_kind: Literal["", "budget", "output"] = ""    # budget: a rule was broken; output: malformed

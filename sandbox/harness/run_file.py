@@ -1,14 +1,15 @@
 """The read-only run file: everything a container is told, written by the orchestrator.
 
 It carries the profile's budget, never anything from the surface, so a candidate cannot
-change its own rounds, clients, seed or parameter cap. Mounted at /run/run.json.
+change its own rounds, clients, seed or parameter cap; the scorer's also carries the campaign's
+local-compute bound (orchestrator/pipeline/compute.py). Mounted at /run/run.json.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +26,9 @@ class RunFile(BaseModel):
     eval_sites: list[str]
     metric: dict[str, Any]
     candidate: str = ""
+    # The score phase's: {"site_cpu_s": the most CPU seconds a site's client may use, "how": its
+    # derivation}; None: no bound (a smoke run, a calibration, `afr-box bench`).
+    compute_bound: Optional[dict[str, Any]] = None
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n")

@@ -122,11 +122,36 @@ def site_labels(labels: Path, site: str, rows: Path) -> np.ndarray:
     return np.array(y[np.load(index, allow_pickle=False)] if index.is_file() else y)
 
 
+def local_compute(stats: dict[str, Any], run: RunFile) -> dict[str, float]:
+    """Each site's CPU seconds (the runner's fork server counted them, outside every candidate
+    process; what left its worker's session counts to every site), held against the run file's
+    bound: ScoreRefused("budget") for a site over it."""
+    counted = stats.get("site_cpu_s") or {}
+    if not isinstance(counted, dict):
+        raise ScoreRefused("output", "train_stats.json's site_cpu_s is not a mapping")
+    shared = float(stats.get("unattributed_cpu_s") or 0.0)
+    used = {site: round(float(counted.get(site, 0.0)) + shared, 3) for site in run.sites if site in counted}
+    bound = run.compute_bound
+    if not bound:
+        return used
+    if not stats.get("cpu_accounting_complete"):
+        raise ScoreRefused("output", "the local compute was not counted to the end (the fork server did not stop "
+                                     "cleanly): it cannot be held against the bound")
+    limit = float(bound["site_cpu_s"])
+    over = {site: cpu for site, cpu in used.items() if cpu > limit}
+    if over:
+        site, cpu = max(over.items(), key=lambda item: item[1])
+        raise ScoreRefused("budget", f"local compute: {site}'s client used {cpu:.1f} s of CPU > the bound "
+                                     f"{limit:.1f} s ({bound.get('how', 'the campaign bound')})")
+    return used
+
+
 def score(run: RunFile, train: Path, predictions: Path, labels: Path, rows: Path = Path(ROWS)) -> dict[str, Any]:
     stats = json.loads((train / TRAIN_STATS).read_text())
     rounds = stats.get("rounds_completed")
     if rounds != run.budget["rounds"]:
         raise ScoreRefused("budget", f"rounds completed {rounds!r} != budget {run.budget['rounds']}")
+    site_cpu = local_compute(stats, run)
     cap = run.budget["max_model_params"]
     max_bytes = run.budget.get("max_model_bytes") or BYTES_PER_PARAM * cap
     n_params, n_bytes = count_params(train / MODEL_FILE)  # from the headers: no data read yet
@@ -150,7 +175,8 @@ def score(run: RunFile, train: Path, predictions: Path, labels: Path, rows: Path
     else:
         value = float(np.mean(list(per_client.values())))
     return {"score": value, "metric": run.metric["name"], "convention": run.metric["convention"],
-            "per_client": per_client, "n_params": n_params, "rounds_completed": rounds,
+            "per_client": per_client, "n_params": n_params, "rounds_completed": rounds, "site_cpu_s": site_cpu,
+            "compute_bound_s": (run.compute_bound or {}).get("site_cpu_s"),
             "weights_sha256": weights_digest(train / MODEL_FILE)}
 
 
