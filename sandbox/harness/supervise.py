@@ -27,6 +27,12 @@ A broken connection alone ("Communication error ... Connection reset by peer": n
 OOM kill counted) is not proof of a death the candidate caused: under CPU contention the
 simulator loses one now and then (seen in CI, on the unmodified baseline). It ends the run too,
 but the run is started once more, as after a stall; a second loss fails it as a dead client.
+
+The simulator can also lose the thread that drives a client ("run_client_thread error:
+ConnectionResetError ..." while it connects to the client's new worker, seen in CI under load):
+that client's result never comes and the server waits for it until the phase timeout. Such a
+line, with the run still going THREAD_LOST_GRACE_S later, is a lost client too (started once
+more); the line names no site.
 """
 from __future__ import annotations
 
@@ -45,10 +51,13 @@ ROUND_STARTED = re.compile(r"Round (\d+) started\.")
 # nvflare/private/fed/app/simulator/simulator_runner.py, SimulatorClientRunner.do_one_task
 CLIENT_DIED = re.compile(r"(?:Subprocess died for client|Communication error with client) ([\w.-]+?)"
                          r"(?:,| before [\w ]+,|:)(?:.*?exit code: (-?\d+))?")
+# nvflare/private/fed/app/simulator/simulator_runner.py, SimulatorClientRunner.run_client_thread
+THREAD_LOST = re.compile(r"run_client_thread error: (.*)")
 CGROUP = Path("/sys/fs/cgroup")
 STALL_MIN_S = 120.0   # never call a round stalled before this
 STALL_FACTOR = 10.0   # ... nor before it took this many times the slowest finished round
 MAX_STARTS = 2
+THREAD_LOST_GRACE_S = 20.0  # a run still going this long after it lost a client thread will not finish
 OOM_NAME_WAIT_S = 3.0  # how long an OOM kill waits for the site broker to reap (and so name) the worker
 
 
@@ -114,6 +123,7 @@ class Watch:
     started: dict[int, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     dead: list[tuple[str, Optional[int]]] = field(default_factory=list)  # (site, exit code), in log order
+    thread_lost: Optional[tuple[float, str]] = None  # (when, the error) of the first client thread the simulator lost
 
     @property
     def died(self) -> Optional[tuple[str, Optional[int]]]:
@@ -124,6 +134,9 @@ class Watch:
         if m:
             with self.lock:
                 self.started.setdefault(int(m.group(1)), now)
+        lost = THREAD_LOST.search(line)
+        if lost and self.thread_lost is None:
+            self.thread_lost = (now, lost.group(1).strip()[:200])
         dead = CLIENT_DIED.search(line)
         if dead:
             with self.lock:
@@ -232,6 +245,11 @@ def run_watched(cmd: list[str], min_s: float = STALL_MIN_S, factor: float = STAL
                     reader.join(timeout=5)
                     return proc.returncode, killed
                 workers.update(client_workers(proc_dir))
+            if watch.thread_lost is not None and time.monotonic() - watch.thread_lost[0] > THREAD_LOST_GRACE_S:
+                _kill_group(proc)
+                reader.join(timeout=5)
+                return proc.returncode, Stopped("lost_client", f"the simulator lost the thread that drives a client "
+                                                               f"({watch.thread_lost[1]}) and waited on its result")
             reason = watch.stalled(time.monotonic(), min_s, factor)
             if reason:
                 _kill_group(proc)
