@@ -93,7 +93,23 @@ def sandbox():
     return local
 
 
+# The longest test files first, as CI measured them (pytest --durations; seconds, rounded): with
+# `--dist loadfile` on two workers the last file to start sets the wall time, so the long
+# end-to-end files go out first and the many short unit files fill in behind them
+# (scripts/test.sh turns off xdist's own order, which puts files with the most tests first).
+LONGEST_FIRST = {
+    "test_security_e2e.py": 700, "test_resume_e2e.py": 400, "test_agents_e2e.py": 300,
+    "test_campaign_e2e.py": 250, "test_cluster_e2e.py": 200, "test_parallel_e2e.py": 120,
+    "test_repeats_e2e.py": 100, "test_bench_e2e.py": 90, "test_finish_e2e.py": 90,
+    "test_base_image_e2e.py": 80, "test_heldout.py": 80, "test_jail_e2e.py": 70, "test_reports_e2e.py": 60,
+    "test_cleanup_e2e.py": 60, "test_signals_e2e.py": 50, "test_mechanisms_e2e.py": 50,
+    "test_bad_candidates_e2e.py": 45, "test_try_e2e.py": 45, "test_scale_memory.py": 40,
+}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+    # stable: a file's tests keep their order, files not named keep theirs, after the named ones
+    items.sort(key=lambda item: -LONGEST_FIRST.get(item.path.name, 0))

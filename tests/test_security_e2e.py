@@ -1,8 +1,9 @@
 """Hostile candidates through the real sandbox, and the audit that re-verifies a campaign.
 
-The full suite on heart runs in CI through `afr-box policy review architecture-open --task heart
---attacks` (.ci/run); here a subset that exercises every run-time defence runs on the
-synthetic task, and the audit is shown to catch hand edits of the run log and the records.
+The whole attack suite (tests/attacks) against the architecture-open policy on heart, as
+`afr-box policy review architecture-open --task heart --attacks` runs it: every attack blocked for
+its stated reason, the host and the data unchanged; then the audit is shown to catch hand edits of
+the run log and the records of that campaign.
 """
 from __future__ import annotations
 
@@ -17,33 +18,25 @@ from afr_box.orchestrator.cli import main
 from afr_box.orchestrator.pipeline.compute import cache_file
 from afr_box.orchestrator.records.runlog import RunLog
 from afr_box.profiles.schema import load_profile
-from afr_box.security.attacks import default_suite
+from afr_box.security.attacks import default_suite, load_suite
 from afr_box.security.suite import run_suite
-
-RUNTIME_SUBSET = ["write-data", "write-harness", "forge-score", "symlink-out", "net-tcp", "job-clients",
-                  "background-process", "fork-bomb", "fill-out", "monkeypatch-harness", "env-tricks",
-                  "ptrace-runner", "hardlink", "dotdot-path",
-                  # round two: kept inert (text, names, logs), bounded by the kernel, gated bytes built, seccomp
-                  "xss-report", "terminal-escapes", "non-utf8-out-name", "inode-flood", "log-flood", "gate-build-swap",
-                  "io-uring", "ptrace-traceme", "kernel-surface", "sparse-proposal", "yaml-alias-bomb",
-                  # site isolation, and local compute held against the bound calibrated for the campaign
-                  "read-other-sites", "local-compute-10x"]
 
 
 @pytest.fixture(scope="module")
-def suite(sandbox, data_root, tmp_path_factory):
+def suite(sandbox, heart_ready, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     lines: list[str] = []
-    report = run_suite("architecture-open", "synthetic", default_suite(), runs, data_root, timeout_s=120,
-                       only=RUNTIME_SUBSET, say=lines.append)
-    return report, runs / "attacks-architecture-open-synthetic", lines
+    report = run_suite("architecture-open", "heart", default_suite(), runs, heart_ready, timeout_s=120,
+                       say=lines.append)
+    return report, runs / "attacks-architecture-open-heart", lines
 
 
 def test_every_attack_is_blocked_for_its_stated_reason(suite):
     report, _, lines = suite
     assert report["control"]["status"] == "scored"
     by_name = {r["name"]: r for r in report["results"]}
-    assert sorted(by_name) == sorted(RUNTIME_SUBSET)
+    names = sorted(a.name for a in load_suite(default_suite()))
+    assert sorted(by_name) == names and len(names) >= 53
     not_blocked = {n: (r["status"], r["reason"]) for n, r in by_name.items() if not r["blocked"]}
     assert not not_blocked
     assert by_name["background-process"]["status"] == "violation"
@@ -55,7 +48,7 @@ def test_every_attack_is_blocked_for_its_stated_reason(suite):
     assert "ATTACK gate-build-swap blocked: the gated job.py ran" in by_name["gate-build-swap"]["reason"]
     assert "unexpected file stats-\\xe9.json" in by_name["non-utf8-out-name"]["reason"]
     assert by_name["sparse-proposal"]["blocked_by"] == "gate (limits)" and by_name["sparse-proposal"]["runtime_s"] < 30
-    assert lines[-1] == f"{len(RUNTIME_SUBSET)} attacks, {len(RUNTIME_SUBSET)} blocked, 0 scored, host and data unchanged"
+    assert lines[-1] == f"{len(names)} attacks, {len(names)} blocked, 0 scored, host and data unchanged"
 
 
 def test_the_local_compute_bound_is_calibrated_on_the_baseline_at_local_steps_max(suite):
@@ -63,7 +56,7 @@ def test_the_local_compute_bound_is_calibrated_on_the_baseline_at_local_steps_ma
     by_name = {r["name"]: r for r in report["results"]}
     assert by_name["local-compute-10x"]["status"] == "violation"
     assert "local compute: site-" in by_name["local-compute-10x"]["reason"]
-    most = load_profile("synthetic").budget.local_steps.max
+    most = load_profile("heart").budget.local_steps.max
     [entry] = json.loads((folder / "compute.json").read_text())
     assert entry["local_steps"] == most and entry["bound_s"] == round(2.0 * max(entry["site_cpu_s"].values()) + 1.0, 3)
     # calibrated here, or reused from the machine's cache (another campaign on this machine made it)
@@ -87,7 +80,7 @@ def test_audit_passes_an_untouched_campaign_and_reports_an_edited_row(suite, tmp
     _, folder, _ = suite
     result = CliRunner().invoke(main, ["audit", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "audit of attacks-architecture-open-synthetic" in result.output and ": OK" in result.output
+    assert "audit of attacks-architecture-open-heart" in result.output and ": OK" in result.output
 
     copy = tmp_path / "edited"
     shutil.copytree(folder, copy, symlinks=True)
@@ -110,7 +103,7 @@ def test_audit_reports_a_deleted_row_and_an_altered_snapshot(suite, tmp_path):
     lines = log.read_text().splitlines(keepends=True)
     gone = RunLog(log).rows()[2]
     log.write_text("".join(lines[:3] + lines[4:]))
-    (copy / "candidates" / "0000" / "surface" / "synthetic" / "knobs.yaml").write_text("lr: 9\n")
+    (copy / "candidates" / "0000" / "surface" / "heart" / "knobs.yaml").write_text("lr: 9\n")
     result = CliRunner().invoke(main, ["audit", str(copy), "--no-images"])
     assert result.exit_code == 1
     assert "results.tsv:4" in result.output and "hash chain broken" in result.output
