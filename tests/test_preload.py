@@ -3,7 +3,7 @@ worker holds no channel back to the fork server, reads only its own site, runs w
 environment it was sent (not the fork server's), and its exit and CPU seconds come back, with
 those of every process it left behind (in its session or out of it), killed at stop; a site
 outside the budget is never started unrestricted. The real worker path runs in every training
-run (test_sites.py's broker test, the e2e tests, .ci/run's suite)."""
+run (test_sites.py's broker test, the e2e tests, the attack suite in test_security_e2e)."""
 from __future__ import annotations
 
 import json

@@ -26,13 +26,16 @@ from afr_box.security.suite import run_suite
 def suite(sandbox, heart_ready, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     lines: list[str] = []
-    report = run_suite("architecture-open", "heart", default_suite(), runs, heart_ready, timeout_s=120,
-                       say=lines.append)
-    return report, runs / "attacks-architecture-open-heart", lines
+    with pytest.MonkeyPatch.context() as env:  # a cache of its own: the suite calibrates the compute bound itself
+        env.setenv("AFR_CACHE", str(tmp_path_factory.mktemp("cache")))
+        report = run_suite("architecture-open", "heart", default_suite(), runs, heart_ready, timeout_s=120,
+                           say=lines.append)
+        cached = {path.name: path.read_text() for path in cache_file("x").parent.glob("*.json")}
+    return report, runs / "attacks-architecture-open-heart", lines, cached
 
 
 def test_every_attack_is_blocked_for_its_stated_reason(suite):
-    report, _, lines = suite
+    report, _, lines, _ = suite
     assert report["control"]["status"] == "scored"
     by_name = {r["name"]: r for r in report["results"]}
     names = sorted(a.name for a in load_suite(default_suite()))
@@ -52,16 +55,17 @@ def test_every_attack_is_blocked_for_its_stated_reason(suite):
 
 
 def test_the_local_compute_bound_is_calibrated_on_the_baseline_at_local_steps_max(suite):
-    report, folder, _ = suite
+    report, folder, _, cached = suite
     by_name = {r["name"]: r for r in report["results"]}
     assert by_name["local-compute-10x"]["status"] == "violation"
     assert "local compute: site-" in by_name["local-compute-10x"]["reason"]
     most = load_profile("heart").budget.local_steps.max
     [entry] = json.loads((folder / "compute.json").read_text())
     assert entry["local_steps"] == most and entry["bound_s"] == round(2.0 * max(entry["site_cpu_s"].values()) + 1.0, 3)
-    # calibrated here, or reused from the machine's cache (another campaign on this machine made it)
-    assert json.loads(cache_file(entry["key"]).read_text()) == entry
+    # calibrated by this campaign (its runs under compute/), and kept in the machine's cache for the next
+    assert json.loads(cached[f"{entry['key']}.json"]) == entry
     run = Path(entry["runs"])
+    assert run.parent == folder / "compute" / "candidates"
     assert json.loads((run / "run-train.json").read_text())["budget"]["local_steps"]["baseline"] == most
     assert json.loads((run / "train" / "train_stats.json").read_text())["cpu_accounting_complete"]
     # the control (the baseline at its own local_steps) is within it, with its count in the score
@@ -70,14 +74,14 @@ def test_the_local_compute_bound_is_calibrated_on_the_baseline_at_local_steps_ma
 
 
 def test_host_and_data_are_unchanged(suite):
-    report, _, _ = suite
+    report, _, _, _ = suite
     assert report["ok"] and report["host_changed"] == [] and report["leftover_processes"] == []
     assert report["host_before"]["data"] == report["host_after"]["data"]
     assert any(k.startswith("harness:") for k in report["host_before"])
 
 
 def test_audit_passes_an_untouched_campaign_and_reports_an_edited_row(suite, tmp_path):
-    _, folder, _ = suite
+    _, folder, _, _ = suite
     result = CliRunner().invoke(main, ["audit", str(folder)])
     assert result.exit_code == 0, result.output
     assert "audit of attacks-architecture-open-heart" in result.output and ": OK" in result.output
@@ -96,7 +100,7 @@ def test_audit_passes_an_untouched_campaign_and_reports_an_edited_row(suite, tmp
 
 
 def test_audit_reports_a_deleted_row_and_an_altered_snapshot(suite, tmp_path):
-    _, folder, _ = suite
+    _, folder, _, _ = suite
     copy = tmp_path / "deleted"
     shutil.copytree(folder, copy, symlinks=True)
     log = copy / "results.tsv"

@@ -1,7 +1,7 @@
 """Site isolation's parts on this host's real kernel: Landlock refuses what a process gave up (also
 through /proc/<pid>/root), the broker starts only budget sites' workers and relays their exit, and
 a refused read in a log line names the site path. The whole path runs in the sandbox in
-test_security_e2e.py (attack read-other-sites) and in .ci/run's suite."""
+test_security_e2e.py (attack read-other-sites, in the whole suite on heart)."""
 from __future__ import annotations
 
 import json
