@@ -16,7 +16,8 @@
         smoke/candidates/<id>-s<n>/   an agent's smoke runs (1 round, 2 clients, few steps: never a row)
         noise.tsv noise/candidates/0000-s<seed>/                  the baseline over its noise seeds (campaign start)
         compute.json compute/candidates/0000-steps<max>-<key>/     the local-compute bound, calibrated on the
-                            baseline at local_steps.max (pipeline/compute.py): one entry per machine and budget
+                            baseline at local_steps.max (pipeline/compute.py): one entry per machine and budget,
+                            reused from the afr-box cache when made before; "not needed" under a data-only policy
         repeats.tsv repeats.md repeats/candidates/<id>-s<seed>/   `afr-box repeat` (and finish): the evaluation set
         heldout.tsv heldout.md heldout/candidates/<id>-s<seed>/   `afr-box heldout` (and finish): the held-out part
         fulltest.tsv fulltest/candidates/<id>-s<seed>/            finish: the whole test set (with a held-out part)
