@@ -17,6 +17,18 @@ def script(tmp_path, body: str):
     return [sys.executable, str(path)]
 
 
+def counted_script(tmp_path, body: str):
+    """A fake simulator that counts its starts in tmp_path/attempts (`n` in `body`: this start's number)."""
+    attempts = tmp_path / "attempts"
+    return attempts, script(tmp_path, textwrap.dedent(f"""
+        import os, time
+        path = {str(attempts)!r}
+        n = int(open(path).read()) + 1 if os.path.exists(path) else 1
+        open(path, "w").write(str(n))
+        print("Round 0 started.", flush=True)
+    """) + textwrap.dedent(body))
+
+
 def test_a_round_that_never_ends_is_a_stall_once_rounds_have_a_known_length():
     watch = Watch()
     assert watch.stalled(1000.0, min_s=1, factor=2) is None          # nothing seen: no judgement
@@ -119,13 +131,7 @@ def test_a_dead_client_ends_the_run_in_seconds_and_is_not_restarted(tmp_path):
 def test_a_lost_connection_without_an_exit_code_or_oom_kill_restarts_once_then_fails(tmp_path):
     """NVFlare logs "Communication error" when a client's connection breaks (seen under CPU load
     on the baseline): started again once, as a stall; lost again, it fails as a dead client."""
-    attempts = tmp_path / "attempts"
-    cmd = script(tmp_path, f"""
-        import os, time
-        path = {str(attempts)!r}
-        n = int(open(path).read()) + 1 if os.path.exists(path) else 1
-        open(path, "w").write(str(n))
-        print("Round 0 started.", flush=True)
+    attempts, cmd = counted_script(tmp_path, """
         if n == 1:
             print("SimulatorClientRunner - ERROR - Communication error with client site-2: [Errno 104] "
                   "Connection reset by peer", flush=True)
@@ -157,13 +163,7 @@ def test_a_lost_client_thread_restarts_the_run_instead_of_waiting_for_the_timeou
     from afr_box.sandbox.harness import supervise
 
     monkeypatch.setattr(supervise, "THREAD_LOST_GRACE_S", 1.0)
-    attempts = tmp_path / "attempts"
-    cmd = script(tmp_path, f"""
-        import os, time
-        path = {str(attempts)!r}
-        n = int(open(path).read()) + 1 if os.path.exists(path) else 1
-        open(path, "w").write(str(n))
-        print("Round 0 started.", flush=True)
+    attempts, cmd = counted_script(tmp_path, """
         print("SimulatorClientRunner - ERROR - run_client_thread error: ConnectionResetError: [Errno 104] "
               "Connection reset by peer", flush=True)
         if n == 1:
