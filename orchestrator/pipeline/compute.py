@@ -4,7 +4,7 @@
 computed is measured outside every candidate process: the training container's fork server
 counts each site's CPU seconds with wait4, everything its worker started included
 (sandbox/harness/preload.py). The bound those counts are held against is calibrated on this
-machine, once per campaign and budget: the untouched baseline (trusted code) trained with the
+machine, once per base image and budget: the untouched baseline (trusted code) trained with the
 budget's `local_steps.max` through the same sandbox. A site's client may use
 
     FACTOR x the most CPU any site's client used there + MARGIN_S

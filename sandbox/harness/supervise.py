@@ -135,8 +135,10 @@ class Watch:
             with self.lock:
                 self.started.setdefault(int(m.group(1)), now)
         lost = THREAD_LOST.search(line)
-        if lost and self.thread_lost is None:
-            self.thread_lost = (now, lost.group(1).strip()[:200])
+        if lost:
+            with self.lock:
+                if self.thread_lost is None:
+                    self.thread_lost = (now, lost.group(1).strip()[:200])
         dead = CLIENT_DIED.search(line)
         if dead:
             with self.lock:
@@ -189,18 +191,36 @@ def _oom_death(workers: dict[int, str], oom_before: Optional[int], cgroup: Path,
     if not oom_killed_since(oom_before, cgroup):
         return None
     gone: list[str] = []
-    if ended is not None:
-        deadline = time.monotonic() + OOM_NAME_WAIT_S
-        while not gone:
-            gone = [site for site, code in ended()[skip:] if code == -signal.SIGKILL]
-            if gone or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+    deadline = time.monotonic() + OOM_NAME_WAIT_S
+    while ended is not None:
+        gone = [site for site, code in ended()[skip:] if code == -signal.SIGKILL]
+        if gone or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     if not gone:
         alive = client_workers(proc_dir)
         gone = [site for pid, site in workers.items() if pid not in alive]
     site, others = (gone[0], tuple(gone[1:])) if gone else ("a site", ())
     return Stopped("dead_client", death_reason(site, -signal.SIGKILL, oom_before, cgroup, others))
+
+
+def _why_stop(watch: Watch, workers: dict[int, str], oom_before: Optional[int], cgroup: Path, proc_dir: Path,
+              oom_watch: bool, ended, skip: int, min_s: float, factor: float) -> Optional[Stopped]:
+    """(On each poll of a running simulator.) Why the watch stops it now, or None: a client that
+    died or was OOM-killed, a client thread the simulator lost, a stall. Notes the workers /proc
+    shows, for naming an OOM-killed one."""
+    if watch.died is not None:
+        return _death(watch, oom_before, cgroup)
+    if oom_watch:
+        killed = _oom_death(workers, oom_before, cgroup, proc_dir, ended, skip)
+        if killed is not None:
+            return killed
+        workers.update(client_workers(proc_dir))
+    if watch.thread_lost is not None and time.monotonic() - watch.thread_lost[0] > THREAD_LOST_GRACE_S:
+        return Stopped("lost_client", f"the simulator lost the thread that drives a client "
+                                      f"({watch.thread_lost[1]}) and waited on its result")
+    reason = watch.stalled(time.monotonic(), min_s, factor)
+    return Stopped("stall", reason) if reason else None
 
 
 def run_watched(cmd: list[str], min_s: float = STALL_MIN_S, factor: float = STALL_FACTOR,
@@ -234,27 +254,11 @@ def run_watched(cmd: list[str], min_s: float = STALL_MIN_S, factor: float = STAL
             rc = proc.wait(timeout=poll_s)
             break
         except subprocess.TimeoutExpired:
-            if watch.died is not None:
+            stopped = _why_stop(watch, workers, oom_before, cgroup, proc_dir, oom_watch, ended, skip, min_s, factor)
+            if stopped is not None:  # the whole tree goes
                 _kill_group(proc)
                 reader.join(timeout=5)
-                return proc.returncode, _death(watch, oom_before, cgroup)
-            if oom_watch:
-                killed = _oom_death(workers, oom_before, cgroup, proc_dir, ended, skip)
-                if killed is not None:
-                    _kill_group(proc)
-                    reader.join(timeout=5)
-                    return proc.returncode, killed
-                workers.update(client_workers(proc_dir))
-            if watch.thread_lost is not None and time.monotonic() - watch.thread_lost[0] > THREAD_LOST_GRACE_S:
-                _kill_group(proc)
-                reader.join(timeout=5)
-                return proc.returncode, Stopped("lost_client", f"the simulator lost the thread that drives a client "
-                                                               f"({watch.thread_lost[1]}) and waited on its result")
-            reason = watch.stalled(time.monotonic(), min_s, factor)
-            if reason:
-                _kill_group(proc)
-                reader.join(timeout=5)
-                return proc.returncode, Stopped("stall", reason)
+                return proc.returncode, stopped
     reader.join(timeout=5)
     if watch.died is not None:  # it died and the run still ended by itself (e.g. the last round)
         return rc if rc else -1, _death(watch, oom_before, cgroup)
