@@ -5,7 +5,7 @@
         --campaign --memory 3g          # > 4 GB of features per site under a 3 GiB training container
     python benchmarks/scale.py femnist --work /work/scale-data --scales 1 2 4 --campaign   # 4x: 805,263 samples
     python benchmarks/scale.py celeba --work /work/scale-data --scales 1 2 4 --campaign    # 4x: 200,288 images
-    python benchmarks/scale.py verify --work /work/scale-data --sizes-gb 1 10
+    python benchmarks/scale.py verify --work /work/scale-data --sizes-gb 1 10 --tiles 6000
 
 For each scale it generates data in the task's exact on-disk format (FLamby's tile-feature files
 and tables; LEAF's JSON shards, with CelebA's JPEGs), runs `afr-box data prepare` as a child
@@ -267,8 +267,8 @@ def run_verify(args) -> None:
         work = Path(args.work) / f"verify-{size}g"
         shutil.rmtree(work, ignore_errors=True)
         try:
-            slides = max(2, int(size * 2 ** 30 / (2 * 4000 * 2048 * 4)))
-            source = camelyon_source(work / "src", slides, 4000)
+            slides = max(2, int(size * 2 ** 30 / (2 * args.tiles * 2048 * 4)))
+            source = camelyon_source(work / "src", slides, args.tiles)
             prepare("camelyon", source, work / "afr-data", work / "prepare.log")
             shutil.rmtree(source)
             folder = work / "afr-data" / "camelyon"
