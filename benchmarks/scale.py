@@ -176,6 +176,9 @@ def campaign(task: str, data_root: Path, work: Path, name: str, memory: str, bud
     cmd = AFR + ["campaign", task, "--proposer", "hpo", "--max-candidates", "2", "--name", name, "--runs-dir",
                  str(runs), "--data-root", str(data_root), "--profile", str(profile), "--policy", str(policy), "--quiet"]
     wall, _, rc = run_child(cmd, work / f"{name}.log")
+    if rc != 0:  # say why here: the work folder (and the log) goes unless --keep
+        tail = (work / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+        print(f"campaign {name} exited {rc}:", *tail, sep="\n  ", file=sys.stderr, flush=True)
     folder = runs / name
     rows = list(csv.DictReader(open(folder / "results.tsv"), delimiter="\t")) if (folder / "results.tsv").is_file() else []
     out = {"campaign_s": wall, "campaign_rc": rc, "rows": [(r["candidate"], r["status"], r["score"]) for r in rows],
