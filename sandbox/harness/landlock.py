@@ -3,8 +3,11 @@
 An unprivileged, irreversible restriction that every descendant inherits (across fork and exec).
 It is checked against the file's real location, so /proc/<pid>/root and /proc/<pid>/fd links
 reach nothing beyond the rules (and a read-only bind mount cannot be hard-linked from /tmp); a
-restricted process may not ptrace (or open the memory of) a process outside its own domain. Only reads are handled here: writes stay governed
-by the container's own limits.
+restricted process may not ptrace (or open the memory of) a process outside its own domain.
+`restrict_reads` handles reads only (writes stay governed by the container's own limits);
+`restrict` also confines writes to named folders and, where the kernel can (ABI 4 and 6), takes
+away TCP, signals to processes outside the domain and abstract Unix sockets: what a process
+running candidate code beside trusted ones (the aggregator worker, aggregator_worker.py) needs.
 """
 from __future__ import annotations
 
@@ -12,13 +15,18 @@ import ctypes
 import os
 import struct
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same numbers on x86_64 and arm64
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 READ_FILE, READ_DIR = 1 << 2, 1 << 3
+# Writing: changing a file, and making, removing or re-parenting an entry (REFER: ABI 2; TRUNCATE: ABI 3).
+WRITE_FILE, TRUNCATE, REFER = 1 << 1, 1 << 14, 1 << 13
+MAKE_AND_REMOVE = sum(1 << bit for bit in range(4, 13))  # REMOVE_DIR .. MAKE_SYM
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
+SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 
 
 class LandlockUnavailable(OSError):
@@ -42,19 +50,43 @@ def restrict_reads(allowed: Iterable[Path]) -> None:
     still list every folder (names and sizes are visible to stat() anyway). Raises
     LandlockUnavailable when the kernel cannot enforce it: a caller that needs the restriction
     must not go on without it."""
-    libc = _libc()
-    attr = ctypes.create_string_buffer(struct.pack("=Q", READ_FILE | READ_DIR))
-    ruleset = libc.syscall(_CREATE_RULESET, attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
+    restrict(allowed)
+
+
+def restrict(readable: Iterable[Path], writable: Optional[Iterable[Path]] = None, isolate: bool = False) -> None:
+    """restrict_reads(readable); with `writable`, writes (to files, and making or removing
+    entries) only beneath those folders or to those files (/dev/null, say); with `isolate`, no
+    TCP at all and, where the kernel scopes them (ABI 6), no signals to and no abstract Unix
+    sockets of processes outside this domain. LandlockUnavailable when the kernel cannot enforce
+    what was asked (an ABI without TCP rules cannot isolate)."""
+    libc, abi = _libc(), abi_version()
+    if abi < 1:
+        raise LandlockUnavailable(0, "this kernel offers no Landlock")
+    writes = (WRITE_FILE | MAKE_AND_REMOVE | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)) \
+        if writable is not None else 0
+    fs = READ_FILE | READ_DIR | writes
+    net = NET_BIND_TCP | NET_CONNECT_TCP if isolate else 0
+    scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if isolate and abi >= 6 else 0
+    if isolate and abi < 4:
+        raise LandlockUnavailable(0, f"Landlock ABI {abi} has no TCP rules (Linux 6.7 or later)")
+    attr = struct.pack("=QQQ", fs, net, scoped)[: 24 if scoped else 16 if net else 8]
+    buf = ctypes.create_string_buffer(attr)
+    ruleset = libc.syscall(_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
     if ruleset < 0:
         err = ctypes.get_errno()
         raise LandlockUnavailable(err, f"landlock_create_ruleset: {os.strerror(err)}")
     try:
         _add(libc, ruleset, Path("/"), READ_DIR)
-        for path in allowed:
+        for path in readable:
             try:
                 _add(libc, ruleset, path, READ_FILE | (READ_DIR if os.path.isdir(path) else 0))
             except FileNotFoundError:
                 continue  # gone since it was listed
+        for path in writable or ():
+            folder = os.path.isdir(path)
+            # A file rule may carry file rights only: writing and truncating it, not making entries.
+            rights = (writes if folder else writes & (WRITE_FILE | TRUNCATE)) | READ_FILE | (READ_DIR if folder else 0)
+            _add(libc, ruleset, path, rights)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0:
             err = ctypes.get_errno()
             raise LandlockUnavailable(err, f"no_new_privs: {os.strerror(err)}")
