@@ -62,7 +62,19 @@ SERVER = textwrap.dedent("""
                 reads[other] = (Path(os.environ["AFR_PROBE_DATA"]) / other / "x.npy").read_text()
             except PermissionError:
                 reads[other] = "refused"
+        writes = {}
+        for name, path in (("own", Path(os.environ["AFR_PROBE_WS"]) / site / "x"),
+                           ("private", Path(os.environ["TMPDIR"]) / "x"),
+                           ("other site", Path(os.environ["AFR_PROBE_WS"]) / "site-1" / "x"),
+                           ("server", Path(os.environ["AFR_PROBE_WS"]) / "afr_global_model.npz"),
+                           ("shared", Path(os.environ["AFR_PROBE_WS"]).parent / "handoff")):
+            try:
+                path.write_text("x")
+                writes[name] = "wrote"
+            except PermissionError:
+                writes[name] = "refused"
         print(json.dumps({"site": site, "args": args, "sockets": [fd for fd, sock in fds.items() if sock],
+                          "writes": writes,
                           "fds": sorted(fds), "reads": reads, "env": dict(os.environ), "ppid": os.getppid(),
                           "sid_is_pid": os.getsid(0) == os.getpid()}), flush=True)
         sys.exit(7)
@@ -90,9 +102,9 @@ def fork_server(tmp_path):
     server.wait(timeout=30)
 
 
-def _start(control: socket.socket, rid: str, site: str, env: dict) -> tuple[dict, dict, str]:
+def _start(control: socket.socket, rid: str, site: str, env: dict, writable=None) -> tuple[dict, dict, str]:
     out_r, out_w = os.pipe()
-    message = json.dumps({"id": rid, "site": site, "args": ["--flag"], "env": env}).encode()
+    message = json.dumps({"id": rid, "site": site, "args": ["--flag"], "env": env, "writable": writable}).encode()
     socket.send_fds(control, [message], [out_w, out_w])
     os.close(out_w)
     started = json.loads(control.recv(1 << 20))
@@ -102,10 +114,13 @@ def _start(control: socket.socket, rid: str, site: str, env: dict) -> tuple[dict
     return started, ended, output
 
 
-def test_a_forked_worker_holds_no_channel_back_reads_its_site_only_and_gets_the_sent_environment(fork_server):
+def test_a_forked_worker_holds_no_channel_back_reads_its_site_only_and_gets_the_sent_environment(fork_server, tmp_path):
     control, data, server = fork_server
-    sent = {"PATH": os.environ["PATH"], "AFR_PROBE_DATA": str(data), "FROM_THE_SIMULATOR": "yes"}
-    started, ended, output = _start(control, "1", "site-2", sent)
+    ws, private = tmp_path / "ws", tmp_path / "private-2"
+    for folder in (ws / "site-1", ws / "site-2", private):
+        folder.mkdir(parents=True)
+    sent = {"PATH": os.environ["PATH"], "AFR_PROBE_DATA": str(data), "AFR_PROBE_WS": str(ws), "FROM_THE_SIMULATOR": "yes"}
+    started, ended, output = _start(control, "1", "site-2", sent, [str(ws / "site-2"), str(private)])
     report = json.loads(output.strip().splitlines()[-1])
     assert started["id"] == ended["id"] == "1" and started["pid"] > 0
     assert ended["exit"] == 7 and ended["cpu_s"] >= 0  # the worker's own exit, reaped by the fork server
@@ -113,15 +128,21 @@ def test_a_forked_worker_holds_no_channel_back_reads_its_site_only_and_gets_the_
     assert report["sockets"] == [], "the forked worker still holds a socket (the fork server's channel?)"
     assert set(report["fds"]) <= {"0", "1", "2", "3"}
     assert report["reads"] == {"site-1": "refused", "site-2": "site-2"}
-    assert report["env"] == sent and "FORK_SERVER_ONLY" not in report["env"]
+    # It writes its own workspace and private folder only: not another site's, not the server's
+    # files, not a file in a shared folder for another site's client to pick up.
+    assert report["writes"] == {"own": "wrote", "private": "wrote", "other site": "refused", "server": "refused",
+                                "shared": "refused"}
+    assert report["env"] == {**sent, "TMPDIR": str(private), "HOME": str(private)} and "FORK_SERVER_ONLY" not in report["env"]
     assert report["ppid"] == server.pid and report["sid_is_pid"]
 
 
 def test_a_site_outside_the_budget_is_never_started_unrestricted(fork_server):
     control, data, _ = fork_server
-    started, ended, output = _start(control, "2", "site-9", {"AFR_PROBE_DATA": str(data)})
+    started, ended, output = _start(control, "2", "site-9", {"AFR_PROBE_DATA": str(data)}, ["/tmp"])
     assert ended["exit"] == 2 and "no site 'site-9' in the budget" in output
     assert '"reads"' not in output  # the probe (the worker) never ran
+    started, ended, output = _start(control, "4", "site-2", {"AFR_PROBE_DATA": str(data)}, None)
+    assert ended["exit"] == 2 and "or no workspace" in output  # no folders to write in: not started either
 
 
 def test_the_fork_server_stops_when_the_broker_closes_its_channel(fork_server):
@@ -132,7 +153,8 @@ def test_the_fork_server_stops_when_the_broker_closes_its_channel(fork_server):
 
 def test_what_a_worker_leaves_behind_is_counted_to_its_site_and_killed_at_stop(fork_server):
     control, data, server = fork_server
-    started, ended, output = _start(control, "3", "site-2", {"AFR_PROBE_LEAVE": "1", "PATH": os.environ["PATH"]})
+    started, ended, output = _start(control, "3", "site-2", {"AFR_PROBE_LEAVE": "1", "PATH": os.environ["PATH"]},
+                                    [str(data / "site-2")])
     assert ended["exit"] == 0 and '"left": true' in output
     burners = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == server.pid]
     assert len(burners) == 2, "the worker's two burners were not handed to the fork server"

@@ -1,6 +1,7 @@
 """Per-round metrics end to end through the real sandbox: the trusted runner records them for an
-honest candidate, and hostile surfaces that forge them (from the server process, or straight
-into /out) end as violations."""
+honest candidate, and hostile surfaces that forge them (into the collector's file from the
+aggregator's process, or straight into /out) end as violations. (The runner's own re-check of the
+collector's file, strict JSON and finite numbers, is test_round_metrics.py's.)"""
 from __future__ import annotations
 
 import json
@@ -46,7 +47,8 @@ def test_forged_round_metrics_are_violations(suite):
     assert all(by_name[a]["blocked"] for a in ATTACKS), by_name
     nan = by_name["round-metrics-nan"]
     assert nan["status"] == "violation"
-    assert nan["reason"].startswith("train: round metrics: not strict JSON (NaN is not a finite number)"), nan
+    assert nan["reason"].startswith("train: budget violation: site isolation: a client or the aggregator was refused "
+                                    "writing /tmp/afr-train/ws/afr_round_metrics.json"), nan
     huge = by_name["round-metrics-oversized"]
     assert huge["status"] == "violation" and huge["reason"].startswith("train: outputs: round_metrics.json: "), huge
     assert "bytes (at most 524288)" in huge["reason"]

@@ -28,7 +28,8 @@ SUITE = ["write-data", "write-harness", "write-outside-out", "read-labels", "for
          "int8-weights", "xss-report", "terminal-escapes", "forged-error-text", "non-utf8-out-name", "inode-flood",
          "sparse-proposal", "yaml-alias-bomb", "log-flood", "gate-build-swap", "io-uring", "ptrace-traceme",
          "kernel-surface", "round-metrics-nan", "round-metrics-oversized", "zombie-leader",
-         "read-other-sites", "server-reads-sites", "job-reads-sites", "local-compute-10x"]
+         "read-other-sites", "server-reads-sites", "job-reads-sites", "local-compute-10x",
+         "aggregator-doubles-rounds", "sites-pool-through-tmp"]
 
 
 def test_the_suite_covers_the_threat_model():

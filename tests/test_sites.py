@@ -100,15 +100,21 @@ def test_the_broker_starts_a_budget_sites_worker_and_the_relay_exits_as_it_did(t
     run_file.write_text(json.dumps({"task": "heart", "phase": "train", "budget": {}, "sites": SITES,
                                     "eval_sites": SITES, "metric": {}}))
     launcher_env = {"PATH": os.environ["PATH"], "AFR_RUN_FILE": str(run_file), "AFR_DATA_DIR": str(data)}
-    with SiteBroker(tmp_path / "broker.sock", SITES, launcher_env) as broker:
+    ws = tmp_path / "ws"
+    with SiteBroker(tmp_path / "broker.sock", SITES, launcher_env, workspace=ws) as broker:
         # A real worker command whose arguments the worker refuses: it exits 2 (argparse).
-        done = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "--client", "site-1", "--no-such-flag"])
+        done = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "-o", str(ws / "site-1"),
+                                         "--client", "site-1", "--no-such-flag"])
         assert done.returncode == 2, done.stderr
         assert "usage: simulator_worker.py" in done.stderr  # the worker's own output reached the relay's stderr
         assert set(broker.cpu_s) == {"site-1"} and broker.cpu_s["site-1"] > 0
         refused = _relay(tmp_path, broker, [sys.executable, "-c", "print('hi')", "--client", "site-1"])
         assert refused.returncode == 2 and "SITE ISOLATION: the broker refused a worker" in refused.stderr
         assert broker.refused == ["not a simulator worker: " + " ".join([sys.executable, "-c", "print('hi')"])]
+        # A worker for site-1 that would write in site-2's workspace (or the server's) is not started.
+        for other in (ws / "site-2", ws):
+            refused = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "-o", str(other), "--client", "site-1"])
+            assert refused.returncode == 2 and f"a worker for site-1 with workspace {str(other)!r}" in refused.stderr
 
 
 def test_a_worker_runs_as_the_client_it_was_started_for_whatever_name_it_is_sent(monkeypatch):

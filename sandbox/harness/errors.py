@@ -9,3 +9,7 @@ class BudgetViolation(Exception):
 class OutputViolation(Exception):
     """What the run left behind for /out breaks the output rules (round metrics that the trusted
     collector cannot have written: a non-finite number, an oversized file, unknown rounds or sites)."""
+
+
+# How the server's aggregator proxy names the candidate aggregator's error in the log, for the runner.
+AGGREGATOR_FAILED_PREFIX = "AFR-AGGREGATOR-FAILED: "

@@ -162,17 +162,23 @@ def _child(control: socket.socket, request: dict, fds: list[int], isolate: bool,
         for fd in {null, *fds} - {0, 1, 2}:
             os.close(fd)
         os.chdir("/")
+        writable = request.get("writable")
         if isolate:
-            if allowed is None:  # the broker checks the site; never start a worker unrestricted
-                print(f"site isolation: no site {request['site']!r:.100} in the budget", file=sys.stderr)
+            if allowed is None or writable is None:  # the broker checks both; never start a worker unrestricted
+                print(f"site isolation: no site {request['site']!r:.100} in the budget, or no workspace",
+                      file=sys.stderr)
                 os._exit(2)
-            from afr_box.sandbox.harness.landlock import restrict_reads
+            from pathlib import Path
 
-            restrict_reads(allowed)
+            from afr_box.sandbox.harness.landlock import restrict
+
+            restrict(allowed, [Path(p) for p in writable] + [Path(os.devnull)])
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as an exec'd worker would be
         env = request["env"]
         os.environ.clear()
         os.environ.update(env)
+        if writable:  # its own temporary folder (torch, NVFlare and the candidate write there)
+            os.environ.update(TMPDIR=writable[-1], HOME=writable[-1])
         # What the interpreter would have done with the worker's PYTHONPATH at start.
         sys.path[:0] = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         # A fresh process draws fresh seeds; a fork would share the server's.

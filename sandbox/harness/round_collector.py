@@ -5,8 +5,9 @@ It reads only what NVFlare already passes: each accepted client reply's metrics
 (AFTER_CONTRIBUTION_ACCEPT, with the client's name and the round) and the aggregate result's
 metrics (AFTER_AGGREGATION), and rewrites its file after every round, so a run that dies
 mid-way keeps the rounds it finished. What it writes always obeys round_metrics.py (finite
-numbers or null, bounded names and counts); the runner checks the file all the same, since the
-server process also runs the candidate's aggregator.
+numbers or null, bounded names and counts). The server runs no candidate code (server_config.py),
+so which sites took part in which round is the trusted record the scorer holds against the budget;
+the runner checks the file all the same.
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def _name_ok(name: Any) -> bool:
 
 
 class RoundMetricsCollector(FLComponent):
-    def __init__(self, path: str):
+    def __init__(self, file: str):
         super().__init__()
-        self.path = path  # same-name attribute: NVFlare's job config serialises constructor args
+        # Same-name attribute: NVFlare's job config serialises constructor args. (Not `path`: NVFlare's
+        # class allow-list reads an argument named so as a class path.)
+        self.file = file
         self._rounds: dict[int, dict[str, Any]] = {}
         self._dropped = 0
 
@@ -99,6 +102,6 @@ class RoundMetricsCollector(FLComponent):
 
     def _write(self) -> None:
         data = {"rounds": [self._rounds[r] for r in sorted(self._rounds)], "dropped": self._dropped}
-        tmp = Path(f"{self.path}.tmp")
+        tmp = Path(f"{self.file}.tmp")
         tmp.write_text(json.dumps(data, allow_nan=False, sort_keys=True))
-        os.replace(tmp, self.path)
+        os.replace(tmp, self.file)

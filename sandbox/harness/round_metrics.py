@@ -7,8 +7,7 @@ aggregate the server computed), bounded and checked, read the same way by the ru
                  "nonfinite": ["site-2/train_loss"]}, ...],
      "dropped": 0}
 
-Every number comes from candidate code (the clients compute them; under architecture-open the
-server process that collects them also runs the candidate's aggregator), so none is trusted:
+Every number comes from candidate code (the clients compute them), so none is trusted:
 the trusted collector (round_collector.py) records a reported NaN or infinity as null and names
 it in `nonfinite` (a diverged round, marked in the report), keeps at most MAX_METRICS names per
 reporter and counts the rest in `dropped`. A file that breaks these rules (a non-finite number, more

@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from afr_box.sandbox.harness.checkpoint import read_state
-from afr_box.sandbox.harness.errors import BudgetViolation, OutputViolation
+from afr_box.sandbox.harness.errors import AGGREGATOR_FAILED_PREFIX, BudgetViolation, OutputViolation
 from afr_box.sandbox.harness.exit_codes import ExitCode
 from afr_box.sandbox.harness.export_job import ERROR_PREFIX
 from afr_box.sandbox.harness.init import in_sandbox
@@ -33,9 +32,12 @@ from afr_box.sandbox.harness.processes import describe, make_undumpable, strays_
 from afr_box.sandbox.harness.paths import MODEL_FILE, OUT, ROUND_METRICS, RUN_FILE, SURFACE, TMP, TRAIN_STATS
 from afr_box.sandbox.harness.round_metrics import MAX_BYTES, RoundMetricsError, parse_round_metrics
 from afr_box.sandbox.harness.run_file import RunFile
+from afr_box.sandbox.harness.server_config import GLOBAL_MODEL, TrustedServer, make_trusted, write_allow_list
+from afr_box.sandbox.harness.model_store import ROUND_SUFFIX
 from afr_box.sandbox.harness.nvflare_speed import DEFAULT_POLLING_ENV
 from afr_box.sandbox.harness.sites import (BROKER_ENV, ISOLATE_BARE_ENV, PLAIN_ENV, VIEW_PATH_ENV, SiteBroker,
-                                           denied_site_path, isolation_reason)
+                                           denied_site_path, denied_write_path, isolation_reason,
+                                           write_isolation_reason)
 from afr_box.sandbox.harness.supervise import run_with_restart
 from afr_box.sandbox.harness.surface_import import activate
 from afr_box.sandbox.harness.timeline import Timeline
@@ -43,7 +45,7 @@ from afr_box.tasks.shared.site_env import data_dir
 
 
 class JobFailed(Exception):
-    """The candidate's job.py raised or exited while building its recipe."""
+    """The candidate's job.py raised or exited while building its recipe, or its aggregator failed."""
 
 # Workflows a candidate job may use; each must carry the budget's rounds and clients.
 ALLOWED_WORKFLOWS = {"nvflare.app_common.workflows.fedavg.FedAvg"}
@@ -59,9 +61,11 @@ COLLECTOR = {"id": "afr_round_metrics", "path": "afr_box.sandbox.harness.round_c
 COLLECTOR_FILE = "afr_round_metrics.json"
 
 
-def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path] = None) -> dict[str, Any]:
+def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path] = None,
+              server: Optional[TrustedServer] = None) -> dict[str, Any]:
     """Validate the exported server config against the budget; tune its polling; add the
-    round-metrics collector (writing to `rounds_file`); return it."""
+    round-metrics collector (writing to `rounds_file`); with `server` (every run), take the
+    candidate's code out of the server (server_config.py); return it."""
     configs = list(job_dir.glob("*/config/config_fed_server.json"))
     if len(configs) != 1:
         raise BudgetViolation(f"expected one server config in the exported job, found {len(configs)}")
@@ -96,7 +100,9 @@ def check_job(job_dir: Path, budget: dict[str, Any], rounds_file: Optional[Path]
         components = cfg.setdefault("components", [])
         if any(c.get("id") == COLLECTOR["id"] for c in components if isinstance(c, dict)):
             raise BudgetViolation(f"job defines a component with the harness's own id {COLLECTOR['id']!r}")
-        components.append({**COLLECTOR, "args": {"path": str(rounds_file)}})
+        components.append({**COLLECTOR, "args": {"file": str(rounds_file)}})
+    if server is not None:
+        make_trusted(job_dir, cfg, server)
     cfg_path.write_text(json.dumps(cfg, indent=2))
     return cfg
 
@@ -153,11 +159,12 @@ def _no_strays(what: str, keep: frozenset[int] = frozenset()) -> None:
 SIMULATE = [sys.executable, "-s", "-P", "-m", "afr_box.sandbox.harness.simulate"]
 
 
-def site_broker(run: RunFile, isolate: bool) -> SiteBroker:
-    """The broker that starts every client worker (sites.py); its fork server starts preloading at
-    once, while job.py exports."""
+def site_broker(run: RunFile, isolate: bool, workspace: Path) -> SiteBroker:
+    """The broker that starts every client worker (sites.py), each writing only beneath its own
+    site's folder of the simulator's `workspace`; its fork server starts preloading at once, while
+    job.py exports."""
     launcher_env = {k: os.environ[k] for k in ("PATH", "HOME", "AFR_RUN_FILE", "AFR_DATA_DIR") if k in os.environ}
-    return SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env, isolate=isolate)
+    return SiteBroker(Path(TMP) / "afr-sites.sock", run.sites, launcher_env, isolate=isolate, workspace=workspace)
 
 
 def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any], broker: SiteBroker,
@@ -174,6 +181,8 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     env.update({VIEW_PATH_ENV: os.environ.get("PYTHONPATH", ""), PLAIN_ENV: "0" if isolate else "1",
                 BROKER_ENV: str(broker.socket_path)})
     denied: list[str] = []
+    denied_writes: list[str] = []
+    aggregator_failed: list[str] = []
     data = data_dir()
 
     def watch_line(line: str) -> None:
@@ -182,26 +191,42 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
         path = denied_site_path(line, data, run.sites)
         if path and isolate and not denied:
             denied.append(path)
+        written = denied_write_path(line, Path(TMP))
+        if written and isolate and not denied_writes:
+            denied_writes.append(written)
+        if AGGREGATOR_FAILED_PREFIX in line and not aggregator_failed:
+            aggregator_failed.append(line.split(AGGREGATOR_FAILED_PREFIX, 1)[1].strip())
 
     def reset() -> None:
         broker.kill_all()
         shutil.rmtree(workspace, ignore_errors=True)
 
-    result = run_with_restart(lambda: cmd, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line,
+    def start() -> list[str]:
+        write_allow_list(workspace)
+        return cmd
+
+    result = run_with_restart(start, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line,
                               ended=broker.ended_workers)
     if denied:
         raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
+    if denied_writes:
+        raise BudgetViolation(write_isolation_reason(denied_writes[0]))
+    if aggregator_failed and result[0] != 0:
+        raise JobFailed(f"the candidate's aggregator failed: {aggregator_failed[0]}")
     if broker.refused:
         raise BudgetViolation(f"site isolation: the server asked for a worker the broker refused: {broker.refused[0]}")
     return result
 
 
-def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> int:
+def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> dict[str, int]:
     """Check what the collector left (bounded read, strict JSON, finite numbers, budget rounds
-    and sites) and write it to /out; the number of rounds recorded (0 when there is no file: a run
-    that ended before its first aggregation). OutputViolation when the file breaks the rules."""
+    and sites) and write it to /out; each budget site's count of rounds it took part in (all 0
+    when there is no file: a run that ended before its first aggregation). OutputViolation when the
+    file breaks the rules. The collector runs in the server, where no candidate code runs
+    (server_config.py): these counts are the trusted record of who trained in which round."""
+    participation = {site: 0 for site in run.sites}
     if not rounds_file.is_file():
-        return 0
+        return participation
     with open(rounds_file, "rb") as f:
         data = f.read(MAX_BYTES + 1)
     try:
@@ -211,28 +236,24 @@ def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> int:
     tmp = out / f".{ROUND_METRICS}.tmp"
     tmp.write_text(metrics.model_dump_json())
     os.replace(tmp, out / ROUND_METRICS)  # replaces whatever candidate code may have put there
-    return len(metrics.rounds)
+    for entry in metrics.rounds:
+        for site in entry.clients:
+            participation[site] = participation.get(site, 0) + 1
+    return participation
 
 
 def final_model(workspace: Path) -> tuple[dict, int]:
-    """The final global weights as numpy arrays, and the round they are from."""
-    matches = list(workspace.rglob("app_server/FL_global_model.pt"))
-    if not matches:
-        raise FileNotFoundError("the simulator wrote no FL_global_model.pt")
-    saved = read_state(matches[0])  # numpy only, no torch import (checkpoint.py)
-    if saved is None:  # a dtype or object the numpy reader leaves to torch (bfloat16, ...)
-        import torch
+    """The final global weights as numpy arrays, and the round they are from, as the server's
+    trusted persistor saved them (model_store.py; no candidate code ran in the server)."""
+    import numpy as np
 
-        loaded = torch.load(matches[0], map_location="cpu", weights_only=True)
-        saved = {**loaded, "model": {k: _to_numpy(v) for k, v in loaded["model"].items()}}
-    return saved["model"], int(saved.get("meta_props", {}).get("current_round", -1))
-
-
-def _to_numpy(value):
-    import torch
-
-    tensor = torch.as_tensor(value).detach().cpu()
-    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    path = workspace / GLOBAL_MODEL
+    if not path.is_file():
+        raise FileNotFoundError("the server saved no global model")
+    with np.load(path, allow_pickle=False) as npz:
+        weights = {name: npz[name] for name in npz.files}
+    saved = json.loads(path.with_name(path.name + ROUND_SUFFIX).read_text())
+    return weights, saved["round"] if isinstance(saved.get("round"), int) else -1
 
 
 def save_weights(weights: dict, path: Path) -> None:
@@ -251,7 +272,7 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     stats: dict[str, Any] = {"phase": "train", "budget": run.budget}
     timeline = Timeline()
     isolate = in_sandbox() or os.environ.get(ISOLATE_BARE_ENV) == "1"  # on the host: `afr-box bench` only
-    broker = site_broker(run, isolate)
+    broker = site_broker(run, isolate, work / "ws")
 
     def finish(code: int, **extra) -> int:
         stats.update(broker.accounting())  # each site's local compute, counted outside the candidate
@@ -267,7 +288,8 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
         with broker:
             job_dir = export_job(run, surface, work, isolate, keep=frozenset({broker.fork_server_pid}))
             timeline.mark("exported")
-            check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE)
+            server = TrustedServer(view=os.environ.get("PYTHONPATH", ""), work=work, workspace=work / "ws", isolate=isolate)
+            check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE, server)
             timeline.mark("checked")
             rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, broker, isolate, timeline)
             timeline.mark("simulator_exited")
@@ -275,7 +297,8 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
             stats["restarts"] = restarts
         _no_strays("the NVFlare run")
         if not dead and rc == 0:  # a run that failed says so; its partial metrics are not read
-            stats["rounds_recorded"] = collect_round_metrics(work / "ws" / COLLECTOR_FILE, run, out)
+            stats["site_rounds"] = collect_round_metrics(work / "ws" / COLLECTOR_FILE, run, out)
+            stats["rounds_recorded"] = max(stats["site_rounds"].values(), default=0)
     except BudgetViolation as exc:
         print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
         return finish(ExitCode.BUDGET_VIOLATION, error=f"budget violation: {exc}")

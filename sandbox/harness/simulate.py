@@ -1,5 +1,6 @@
-"""The NVFlare simulator, started so that its server reads no site and starts each client worker
-through the site broker (sites.py), with the harness's speed settings (nvflare_speed.py).
+"""The NVFlare simulator, started so that its server reads no site, imports no candidate code and
+starts each client worker through the site broker (sites.py), with the harness's speed settings
+(nvflare_speed.py).
 
     python -s -P -m afr_box.sandbox.harness.simulate <nvflare simulator arguments>
     (AFR_VIEW_PATH: the surface view's import path, given here instead of PYTHONPATH;
@@ -24,6 +25,10 @@ from afr_box.sandbox.harness import nvflare_speed
 from afr_box.sandbox.harness.sites import PLAIN_ENV, VIEW_PATH_ENV, WORKER_ARGV_ENV, WORKER_MODULE
 
 PLAIN = os.environ.get(PLAIN_ENV) == "1"  # read once, before any candidate code runs
+# The surface view, for the client workers only: this process, NVFlare's server, imports no
+# candidate code (-P and no PYTHONPATH at start; the runner took the candidate's aggregator and
+# model out of its config: server_config.py).
+VIEW = os.environ.pop(VIEW_PATH_ENV, "")
 
 
 class _Subprocess:
@@ -35,7 +40,10 @@ class _Subprocess:
     @staticmethod
     def Popen(args, *rest, **kwargs):
         if isinstance(args, (list, tuple)) and WORKER_MODULE in args:
-            kwargs["env"] = {**(kwargs.get("env") or os.environ), WORKER_ARGV_ENV: json.dumps(list(args))}
+            env = {**(kwargs.get("env") or os.environ), WORKER_ARGV_ENV: json.dumps(list(args))}
+            # NVFlare gives a worker this process's sys.path; a worker imports the view first.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (VIEW, env.get("PYTHONPATH", "")) if p)
+            kwargs["env"] = env
             args = [sys.executable, "-I", "-u", "-m", "afr_box.sandbox.harness.site_relay"]
         return subprocess.Popen(args, *rest, **kwargs)
 
@@ -53,11 +61,6 @@ def main(args: list[str]) -> None:
 
     if not PLAIN:
         restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, None))
-    # The surface view goes onto the import path only now, behind the restriction (-P and no
-    # PYTHONPATH at start: nothing a candidate wrote could have been imported in its place).
-    view = os.environ.pop(VIEW_PATH_ENV, "")
-    sys.path[:0] = [p for p in view.split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = view
     from nvflare.cli import main as nvflare_main
 
     sys.argv = ["nvflare", "simulator", *args]

@@ -1,7 +1,7 @@
 """Site isolation inside the training container: each site's client reads its own site only.
 
-NVFlare's simulator runs the server (where a candidate's aggregator runs) as the parent of every
-client worker, so whatever the server may read, its workers could. Here the workers are not its
+NVFlare's simulator runs the server (which runs no candidate code: server_config.py) as the
+parent of every client worker, so whatever the server may read, its workers could. Here the workers are not its
 children. The server runs restricted by Landlock to no site at all (simulate.py), as does job.py's
 export; its request to start a worker goes through a relay (site_relay.py) to the broker below,
 in the trusted runner, which has the worker forked by its fork server (preload.py: torch and
@@ -9,19 +9,27 @@ NVFlare imported once, before any candidate code ran), restricted to its own sit
 fork server measures each site's CPU time (wait4: its worker and everything the worker started),
 outside every candidate process: the trusted local compute a scorer holds against its bound.
 
+Each worker also writes only beneath its own client workspace (`<workspace>/<site>`, the one the
+simulator names in its -o argument, checked here) and a private temporary folder (its TMPDIR and
+HOME): not the server's workspace (the global model, the round-metrics file), not another
+site's, and not a file in /tmp for another site's client to pick up.
+
 What this does not stop: client code that hands its own rows on, to the server in its updates
-or to another site's client through a file in /tmp (any FL deployment that runs untrusted code
-on both ends has such channels); it stops reading another site's data directly.
+(any FL deployment that runs untrusted code on its clients has that channel), or to another
+site's client over a socket on the container's loopback; it stops reading another site's data
+directly and leaving it in a file for another site.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -88,9 +96,25 @@ def denied_site_path(line: str, data: Path, sites: Iterable[str]) -> Optional[st
     return str(path) if rel.parts and rel.parts[0] in set(sites) else None
 
 
+def denied_write_path(line: str, tmp: Path) -> Optional[str]:
+    """The path a log line says was refused beneath `tmp` (the work folders, the workspaces, the
+    simulator's and the workers' temporary folders), or None. Everything there is readable, so a
+    refusal is a write outside the folders a client worker or the aggregator may write."""
+    m = DENIED.search(line)
+    if not m:
+        return None
+    path = Path(m.group(1))
+    return str(path) if path == tmp or tmp in path.parents else None
+
+
 def isolation_reason(path: str, who: str = "a process") -> str:
     return (f"site isolation: {who} was refused {path}; each site's client reads only its own "
             "site's data, the server and job.py none")
+
+
+def write_isolation_reason(path: str) -> str:
+    return (f"site isolation: a client or the aggregator was refused writing {path}; each site's client "
+            "writes only its own workspace and temporary folder, the aggregator only its own")
 
 
 class SiteBroker:
@@ -98,8 +122,11 @@ class SiteBroker:
     run on the host has no restriction), forked from a fork server that preloaded torch and NVFlare
     (preload.py); kills them all on stop."""
 
-    def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str], isolate: bool = True):
+    def __init__(self, socket_path: Path, sites: list[str], launcher_env: dict[str, str], isolate: bool = True,
+                 workspace: Optional[Path] = None):
         self.socket_path, self.sites, self.launcher_env, self.isolate = socket_path, list(sites), launcher_env, isolate
+        self.workspace = workspace  # the simulator's: each worker writes only beneath its own site's folder there
+        self._private: list[str] = []  # each worker's own temporary folder, removed at exit
         self.cpu_s: dict[str, float] = {}  # each site's CPU seconds: its workers and what they left behind
         self.unattributed_cpu_s = 0.0      # left behind outside every worker's session (it called setsid)
         self.stopped = False               # the fork server counted everything and stopped
@@ -163,6 +190,8 @@ class SiteBroker:
             except subprocess.TimeoutExpired:  # ...or is stopped here
                 kill_session(self._fork_server.pid)
                 self._fork_server.wait()
+        for folder in self._private:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def accounting(self) -> dict:
         """What train_stats.json records of local compute (complete once the broker has stopped)."""
@@ -243,6 +272,7 @@ class SiteBroker:
                 request = json.loads(read_line(conn))
                 argv, env = list(map(str, request["argv"])), {str(k): str(v) for k, v in request["env"].items()}
                 site = worker_site(argv, self.sites)
+                writable = self._writable(argv, site)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, SiteRefused) as exc:
                 for fd in fds:
                     os.close(fd)
@@ -254,7 +284,7 @@ class SiteBroker:
                 self._next_id += 1
                 rid = str(self._next_id)
                 self._sites_of[rid] = site
-            message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env}).encode()
+            message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env, "writable": writable}).encode()
             try:
                 socket.send_fds(self._forks, [message], fds)
             except OSError as exc:
@@ -279,6 +309,24 @@ class SiteBroker:
                 send_message(conn, {"exit": code})
             except OSError:
                 pass  # the relay is gone already
+
+    def _writable(self, argv: list[str], site: str) -> Optional[list[str]]:
+        """Where the worker may write (None: anywhere; a bare run without isolation): its client
+        workspace, which must be the one for its site, and a new private folder."""
+        if not self.isolate or self.workspace is None:
+            return None
+        try:
+            given = argv[argv.index("-o") + 1]
+        except (ValueError, IndexError):
+            raise SiteRefused("a worker command without its workspace (-o)") from None
+        own = self.workspace / site
+        if os.path.normpath(given) != str(own):
+            raise SiteRefused(f"a worker for {site} with workspace {given[:200]!r}, not {own}")
+        own.mkdir(parents=True, exist_ok=True)  # the simulator makes it first; a rule needs it to exist
+        private = tempfile.mkdtemp(prefix=f"afr-{site}-", dir=self.socket_path.parent)
+        with self._lock:
+            self._private.append(private)
+        return [str(own), private]
 
     def _kill_on_hangup(self, conn: socket.socket, pid: int) -> None:
         """The relay went away (the simulator stopped it): its worker goes too."""
