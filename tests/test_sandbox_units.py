@@ -90,14 +90,15 @@ def test_budget_violations(tmp_path, args, path, message):
         check_job(job_dir(tmp_path, args, **kw), BUDGET)
 
 
-def scorer_inputs(tmp_path, convention="per_client_mean", rounds=3, preds=None, n_params_cap=100):
+def scorer_inputs(tmp_path, convention="per_client_mean", rounds=3, preds=None, n_params_cap=100, site_rounds=None):
     run = RunFile(task="heart", phase="score", budget={"rounds": 3, "max_model_params": n_params_cap},
                   sites=["site-1", "site-2"], eval_sites=["site-1", "site-2"],
                   metric={"name": "binary_accuracy", "higher_is_better": True, "convention": convention})
     train, pred, labels = (tmp_path / d for d in ("train", "pred", "labels"))
     for d in (train, pred, labels):
         d.mkdir(parents=True)
-    (train / "train_stats.json").write_text(json.dumps({"rounds_completed": rounds}))
+    site_rounds = {"site-1": rounds, "site-2": rounds} if site_rounds is None else site_rounds
+    (train / "train_stats.json").write_text(json.dumps({"rounds_completed": rounds, "site_rounds": site_rounds}))
     np.savez(train / "model.npz", w=np.zeros(13, np.float32), b=np.zeros(1, np.float32), steps=np.zeros(1, np.int64))
     y = {"site-1": [1, 0, 1, 1], "site-2": [0, 0]}
     p = preds or {"site-1": [0.9, 0.2, 0.1, 0.8], "site-2": [0.1, 0.7]}
@@ -183,6 +184,9 @@ def test_the_weights_digest_is_the_arrays_not_the_archive(tmp_path):
     ({"n_params_cap": 10}, "budget", "max_model_params"),
     ({"preds": {"site-1": [0.9, 0.2, 0.1], "site-2": [0.1, 0.7]}}, "output", "expected 4 rows"),
     ({"preds": {"site-1": [0.9, 0.2, 0.1, float("nan")], "site-2": [0.1, 0.7]}}, "output", "site-1"),
+    # the server's collector saw site-2 in 2 of the 3 rounds (a run that dropped it), or saw no rounds
+    ({"site_rounds": {"site-1": 3, "site-2": 2}}, "budget", "site-2 took part in 2 of the 3 rounds"),
+    ({"site_rounds": {}}, "budget", "site-1 took part in 0 of the 3 rounds"),
 ])
 def test_scorer_refuses(tmp_path, kw, kind, message):
     with pytest.raises(ScoreRefused, match=message) as err:
@@ -194,7 +198,7 @@ def with_compute(tmp_path, site_cpu, bound=None, unattributed=0.0, complete=True
     """scorer inputs whose train_stats.json counts `site_cpu` (and a run file with this bound)."""
     run, train, pred, labels = scorer_inputs(tmp_path)
     (train / "train_stats.json").write_text(json.dumps({
-        "rounds_completed": 3, "site_cpu_s": site_cpu, "unattributed_cpu_s": unattributed,
+        "rounds_completed": 3, "site_rounds": {"site-1": 3, "site-2": 3}, "site_cpu_s": site_cpu, "unattributed_cpu_s": unattributed,
         "cpu_accounting_complete": complete}))
     if bound is not None:
         run = run.model_copy(update={"compute_bound": {"site_cpu_s": bound, "how": "1.5 x the calibration"}})

@@ -151,6 +151,12 @@ def score(run: RunFile, train: Path, predictions: Path, labels: Path, rows: Path
     rounds = stats.get("rounds_completed")
     if rounds != run.budget["rounds"]:
         raise ScoreRefused("budget", f"rounds completed {rounds!r} != budget {run.budget['rounds']}")
+    # Who trained in which round, as the server's collector recorded it (no candidate code runs there).
+    took_part = stats.get("site_rounds") or {}
+    short = {site: took_part.get(site, 0) for site in run.sites if took_part.get(site, 0) != rounds}
+    if short:
+        site, n = sorted(short.items())[0]
+        raise ScoreRefused("budget", f"{site} took part in {n} of the {rounds} rounds (the server's record)")
     site_cpu = local_compute(stats, run)
     cap = run.budget["max_model_params"]
     max_bytes = run.budget.get("max_model_bytes") or BYTES_PER_PARAM * cap
