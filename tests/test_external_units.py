@@ -183,6 +183,8 @@ def test_a_workspace_takes_its_campaigns_own_profile_and_refuses_an_edited_one(t
 
 def test_sigterm_inside_try_raises_so_cleanup_runs():
     cleaned = []
+    # What was there before (not necessarily SIG_DFL: a Ray test earlier in this worker installs its own).
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Interrupted) as stop:
         with interruptible():
             try:
@@ -191,7 +193,7 @@ def test_sigterm_inside_try_raises_so_cleanup_runs():
             finally:
                 cleaned.append(True)
     assert cleaned and stop.value.exit_code == 143
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    assert signal.getsignal(signal.SIGTERM) is before  # put back
 
 
 def test_a_signal_while_a_row_is_logged_waits_for_the_row():
