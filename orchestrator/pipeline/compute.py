@@ -123,7 +123,10 @@ class ComputeBound:
             known = self._known()
             found = next((c for c in known if c.key == key), None)
             if found is None:
-                found = self._cached(key) or self._new(setup, key, announce)
+                # The key is per base image and budget, not policy: a bound cached by an architecture-open
+                # campaign must not reach one that runs no candidate code.
+                cached = self._cached(key) if runs_candidate_code(setup.task, setup.policy) else None
+                found = cached or self._new(setup, key, announce)
                 write_json(self.folder.compute, [c.model_dump() for c in known + [found]])
         return None if found.bound_s is None else {"site_cpu_s": found.bound_s, "how": found.how}
 

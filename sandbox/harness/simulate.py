@@ -61,6 +61,9 @@ def main(args: list[str]) -> None:
 
     if not PLAIN:
         restrict_reads(readable(data_dir(), RunFile.read(run_file()).sites, None))
+    # NVFlare's finalize_run imports nvflare.app_opt.pt (torch) at the end of every run; the PT
+    # persistor used to import it at start. Importing it here keeps it off the run's last step.
+    import nvflare.app_opt.pt  # noqa: F401
     from nvflare.cli import main as nvflare_main
 
     sys.argv = ["nvflare", "simulator", *args]
