@@ -33,6 +33,16 @@ def _is_torch(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
+def as_numpy(value: Any) -> np.ndarray:
+    """An array or tensor as a numpy array (bfloat16, which numpy lacks, as float32)."""
+    if _is_torch(value):
+        import torch
+
+        tensor = value.detach().cpu()
+        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    return np.asarray(value)
+
+
 def _encode(value: Any, arrays: list, depth: int = 0) -> Any:
     if depth > 32:
         raise TypeError("nested more than 32 levels deep")
@@ -49,13 +59,7 @@ def _encode(value: Any, arrays: list, depth: int = 0) -> Any:
         return ["B", base64.b64encode(bytes(value)).decode()]
     if _is_torch(value) or isinstance(value, np.ndarray) or isinstance(value, np.generic):
         was_torch = _is_torch(value)
-        if was_torch:
-            import torch
-
-            tensor = value.detach().cpu()
-            array = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-        else:
-            array = np.asarray(value)
+        array = as_numpy(value)
         if array.dtype == object:
             raise TypeError("an object array")
         arrays.append(array)

@@ -19,16 +19,9 @@ from nvflare.app_common.abstract.model import ModelLearnable, ModelLearnableKey,
 from nvflare.app_common.abstract.model_persistor import ModelPersistor
 from nvflare.app_common.app_constant import AppConstants
 
+from afr_box.sandbox.harness.fl_wire import as_numpy
+
 ROUND_SUFFIX = ".round.json"
-
-
-def as_numpy(value) -> np.ndarray:
-    if type(value).__module__.startswith("torch"):
-        import torch
-
-        tensor = value.detach().cpu()
-        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-    return np.asarray(value)
 
 
 def save_arrays(path: Path, arrays: dict) -> None:

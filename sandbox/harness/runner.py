@@ -218,15 +218,15 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     return result
 
 
-def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> dict[str, int]:
+def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> tuple[int, dict[str, int]]:
     """Check what the collector left (bounded read, strict JSON, finite numbers, budget rounds
-    and sites) and write it to /out; each budget site's count of rounds it took part in (all 0
-    when there is no file: a run that ended before its first aggregation). OutputViolation when the
+    and sites) and write it to /out; the number of rounds recorded and each budget site's count of
+    rounds it took part in (0 and all 0 when there is no file: a run that ended before its first aggregation). OutputViolation when the
     file breaks the rules. The collector runs in the server, where no candidate code runs
     (server_config.py): these counts are the trusted record of who trained in which round."""
     participation = {site: 0 for site in run.sites}
     if not rounds_file.is_file():
-        return participation
+        return 0, participation
     with open(rounds_file, "rb") as f:
         data = f.read(MAX_BYTES + 1)
     try:
@@ -239,7 +239,7 @@ def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> dict[st
     for entry in metrics.rounds:
         for site in entry.clients:
             participation[site] = participation.get(site, 0) + 1
-    return participation
+    return len(metrics.rounds), participation
 
 
 def final_model(workspace: Path) -> tuple[dict, int]:
@@ -297,8 +297,7 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
             stats["restarts"] = restarts
         _no_strays("the NVFlare run")
         if not dead and rc == 0:  # a run that failed says so; its partial metrics are not read
-            stats["site_rounds"] = collect_round_metrics(work / "ws" / COLLECTOR_FILE, run, out)
-            stats["rounds_recorded"] = max(stats["site_rounds"].values(), default=0)
+            stats["rounds_recorded"], stats["site_rounds"] = collect_round_metrics(work / "ws" / COLLECTOR_FILE, run, out)
     except BudgetViolation as exc:
         print(f"BUDGET VIOLATION: {exc}", file=sys.stderr)
         return finish(ExitCode.BUDGET_VIOLATION, error=f"budget violation: {exc}")
