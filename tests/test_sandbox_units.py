@@ -253,3 +253,14 @@ def test_a_record_names_the_seccomp_profile_by_its_id():
     record = describe(spec())
     assert record["security_opt"] == ["no-new-privileges", f"seccomp={seccomp.profile_id()}"]
     assert record["seccomp"].startswith(seccomp.profile_id()) and "io_uring_setup" in record["seccomp"]
+
+
+def test_a_failed_runs_reason_can_name_the_first_exception_its_log_shows():
+    from afr_box.sandbox.harness.runner import PYTHON_ERROR
+
+    for line in ("RuntimeError: ATTACK blocked: unix: [Errno 13] Permission denied", "ValueError: bad knob",
+                 "torch.OutOfMemoryError: CUDA out of memory", "  KeyError: 'x'  "):
+        assert PYTHON_ERROR.match(line.strip())
+    for line in ("2026-12-03 15:41:44,458 - ERROR - shareable data is not a valid DXO", "Traceback (most recent call last):",
+                 "    raise RuntimeError(msg)", "Error:"):
+        assert not PYTHON_ERROR.match(line.strip())

@@ -15,7 +15,7 @@ import pytest
 
 from afr_box.sandbox.harness.landlock import abi_version
 from afr_box.sandbox.harness.sites import (BROKER_ENV, WORKER_ARGV_ENV, WORKER_MODULE, SiteBroker, SiteRefused,
-                                           denied_site_path, readable, worker_site)
+                                           denied_site_path, readable, worker_ports, worker_site)
 from site_folders import site_folders
 
 SITES = ["site-1", "site-2"]
@@ -27,14 +27,14 @@ def data(tmp_path):
     return site_folders(tmp_path / "data", SITES)
 
 
-def _as_restricted(data: Path, site, body: str) -> subprocess.CompletedProcess:
+def _as_restricted(data: Path, site, body: str, others: tuple = ()) -> subprocess.CompletedProcess:
     code = textwrap.dedent(f"""
         import os
         from pathlib import Path
         from afr_box.sandbox.harness.landlock import restrict_reads
         from afr_box.sandbox.harness.sites import readable
         data = Path({str(data)!r})
-        restrict_reads(readable(data, {SITES!r}, {site!r}))
+        restrict_reads(readable(data, {SITES!r}, {site!r}, [Path(p) for p in {[str(o) for o in others]!r}]))
     """) + textwrap.dedent(body)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
@@ -67,6 +67,38 @@ def test_the_server_reads_no_site_and_its_children_inherit_that(data):
     assert done.stdout.split("\n")[:2] == ["assets", "child refused"]
 
 
+def test_a_client_reads_no_other_sites_client_folders_even_one_made_after_it_started(data, tmp_path):
+    ws, private = tmp_path / "ws", tmp_path / "afr-private"
+    for folder in (ws / "site-1", ws / "site-2", private / "site-1", private / "site-2"):
+        folder.mkdir(parents=True)
+        (folder / "rows.npy").write_text("rows")
+    (ws / "global.npz").write_text("model")
+    done = _as_restricted(data, "site-1", f"""
+        ws, private = Path({str(ws)!r}), Path({str(private)!r})
+        print(open(ws / "site-1" / "rows.npy").read(), open(private / "site-1" / "rows.npy").read(),
+              open(ws / "global.npz").read())
+        os.makedirs(ws / "site-3")
+        open(ws / "site-3" / "rows.npy", "w").write("rows")  # this process may write; it may not read back
+        for path in (ws / "site-2" / "rows.npy", private / "site-2" / "rows.npy", ws / "site-3" / "rows.npy",
+                     f"/proc/{{os.getpid()}}/root{{private}}/site-2/rows.npy"):
+            try:
+                open(path).read()
+                print("READ", path)
+            except PermissionError:
+                print("refused")
+    """, others=(ws / "site-2", private / "site-2", ws / "site-3"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:5] == ["rows rows model", "refused", "refused", "refused", "refused"]
+
+
+def test_a_worker_may_use_tcp_for_its_listener_and_the_servers_cell_only():
+    argv = ["-o", "/ws/site-1", "--port", "40001", "--root_url", "tcp://localhost:40002", "--client", "site-1"]
+    assert worker_ports(argv) == {"bind": [40001], "connect": [40002]}
+    for broken in (argv[:2] + argv[4:], argv[:4], [*argv[:5], "tcp://localhost", *argv[6:]], [*argv[:3], "0", *argv[4:]]):
+        with pytest.raises(SiteRefused):
+            worker_ports(broken)
+
+
 def test_readable_allows_the_path_down_to_the_data_entry_by_entry(data):
     allowed = readable(data, SITES, "site-2")
     assert data / "site-2" in allowed and data / "assets" in allowed and data / "site-1" not in allowed
@@ -87,6 +119,10 @@ def test_a_refused_read_names_the_site_path_and_nothing_else():
     assert denied_site_path(line, data, SITES) == "/data/site-2/x.npy"
     assert denied_site_path("Permission denied: '/data/assets/glove.npy'", data, SITES) is None
     assert denied_site_path("Permission denied: '/etc/shadow'", data, SITES) is None
+    folders = [Path("/tmp/ws/site-1"), Path("/tmp/afr-private/site-1")]
+    line = "PermissionError: [Errno 13] Permission denied: '/tmp/afr-private/site-1/worker-x/rows.npy'"
+    assert denied_site_path(line, data, SITES, folders) == "/tmp/afr-private/site-1/worker-x/rows.npy"
+    assert denied_site_path("Permission denied: '/tmp/ws/global.npz'", data, SITES, folders) is None
 
 
 def _relay(tmp_path, broker: SiteBroker, argv: list[str]) -> subprocess.CompletedProcess:
@@ -103,14 +139,18 @@ def test_the_broker_starts_a_budget_sites_worker_and_the_relay_exits_as_it_did(t
     ws = tmp_path / "ws"
     with SiteBroker(tmp_path / "broker.sock", SITES, launcher_env, workspace=ws) as broker:
         # A real worker command whose arguments the worker refuses: it exits 2 (argparse).
-        done = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "-o", str(ws / "site-1"),
-                                         "--client", "site-1", "--no-such-flag"])
+        worker = [sys.executable, "-m", WORKER_MODULE, "-o", str(ws / "site-1"), "--client", "site-1"]
+        done = _relay(tmp_path, broker, [*worker, "--port", "40001", "--root_url", "tcp://localhost:40002",
+                                         "--no-such-flag"])
         assert done.returncode == 2, done.stderr
         assert "usage: simulator_worker.py" in done.stderr  # the worker's own output reached the relay's stderr
         assert set(broker.cpu_s) == {"site-1"} and broker.cpu_s["site-1"] > 0
         refused = _relay(tmp_path, broker, [sys.executable, "-c", "print('hi')", "--client", "site-1"])
         assert refused.returncode == 2 and "SITE ISOLATION: the broker refused a worker" in refused.stderr
         assert broker.refused == ["not a simulator worker: " + " ".join([sys.executable, "-c", "print('hi')"])]
+        # Without the two TCP ports it may use (its listener, the server's cell), it is not started.
+        refused = _relay(tmp_path, broker, [*worker, "--port", "40001"])
+        assert refused.returncode == 2 and "without a valid --port and --root_url" in refused.stderr
         # A worker for site-1 that would write in site-2's workspace (or the server's) is not started.
         for other in (ws / "site-2", ws):
             refused = _relay(tmp_path, broker, [sys.executable, "-m", WORKER_MODULE, "-o", str(other), "--client", "site-1"])

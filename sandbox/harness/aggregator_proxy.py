@@ -34,10 +34,11 @@ class AggregatorFailed(RuntimeError):
 
 
 class SandboxedAggregator(ModelAggregator):
-    def __init__(self, spec: str, view: str, work: str, isolate: bool = True):
+    def __init__(self, spec: str, view: str, work: str, isolate: bool = True, denied: Optional[list] = None):
         super().__init__()
         # Same-name attributes: NVFlare's config builder and exporter read constructor arguments.
         self.spec, self.view, self.work, self.isolate = spec, view, work, isolate
+        self.denied = [str(p) for p in denied or []]  # the sites' client folders: the worker reads none
         self._process: Optional[subprocess.Popen] = None
         self._lock = threading.Lock()  # NVFlare may call back from more than one thread
 
@@ -54,7 +55,8 @@ class SandboxedAggregator(ModelAggregator):
         os.makedirs(self.work, exist_ok=True)
         work = tempfile.mkdtemp(prefix="aggregator-", dir=self.work)
         env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS") if k in os.environ}
-        process = subprocess.Popen([*WORKER, self.view, work, "1" if self.isolate else "0"], stdin=subprocess.PIPE,
+        process = subprocess.Popen([*WORKER, self.view, work, "1" if self.isolate else "0", json.dumps(self.denied)],
+                                   stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, env=env, cwd=work)
         self._process = process
         self._call({"spec": json.loads(self.spec)})

@@ -1,6 +1,6 @@
 """The candidate's aggregator, in a process of its own (started by aggregator_proxy.py, in the server).
 
-    python -I -m afr_box.sandbox.harness.aggregator_worker <surface view> <work folder> <isolate: 1|0>
+    python -I -m afr_box.sandbox.harness.aggregator_worker <surface view> <work folder> <isolate: 1|0> <denied: JSON list>
     (stdin: requests, stdout: replies, both fl_wire messages; the aggregator's spec is the first request)
 
 NVFlare's server process runs the FedAvg controller, the round count, the trusted round-metrics
@@ -8,13 +8,15 @@ collector and the final model's save; none of them can be trusted while candidat
 same process. So the candidate's aggregator runs here instead, and the server (aggregator_proxy.py)
 only passes it each round's client updates and takes back the step. With `isolate` (every
 sandboxed run) this process first gives up what the server may do: it inherits the server's read
-restriction (no site), may write only beneath its own work folder (not the server's workspace:
+restriction (no site), reads nothing of the sites' client folders (denied: what a client wrote
+there stays its own), may write only beneath its own work folder (not the server's workspace:
 not the model, not the collector's file), has no TCP (so no connection to the server's own
 listener), may not signal or ptrace the server (Landlock scopes and domains), and only then
 imports candidate code.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -66,11 +68,15 @@ def _fail(replies, what: str, exc: BaseException) -> int:
     return 1
 
 
-def main(view: str, work: str, isolate: bool) -> int:
+def main(view: str, work: str, isolate: bool, denied: list[str]) -> int:
     if isolate:
+        from afr_box.sandbox.harness.channel_filter import deny_local_channels
         from afr_box.sandbox.harness.landlock import restrict
+        from afr_box.sandbox.harness.sites import everything_but
 
-        restrict([Path("/")], [Path(work), Path(os.devnull)], isolate=True)  # reads: the server's rule holds
+        # Reads: the server's rule (no site's data) holds, and the clients' folders go too.
+        restrict(everything_but([Path(p).resolve() for p in denied]), [Path(work), Path(os.devnull)], isolate=True)
+        deny_local_channels()  # no Unix socket (a client's, the site broker's), UDP or System V IPC
     os.environ.update(TMPDIR=work, HOME=work)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # what the candidate prints goes to the log, not into the replies
@@ -78,4 +84,4 @@ def main(view: str, work: str, isolate: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] == "1"))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] == "1", json.loads(sys.argv[4]) if len(sys.argv) > 4 else []))

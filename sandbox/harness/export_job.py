@@ -19,6 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from afr_box.sandbox.harness.channel_filter import deny_local_channels
 from afr_box.sandbox.harness.errors import BudgetViolation
 from afr_box.sandbox.harness.exit_codes import ExitCode
 from afr_box.sandbox.harness.landlock import restrict_reads
@@ -36,6 +37,7 @@ def main(work: Path, no_site: bool = False) -> int:
     run = RunFile.read(os.environ.get("AFR_RUN_FILE", RUN_FILE))
     if no_site:
         restrict_reads(readable(site_env.data_dir(), run.sites, None))
+        deny_local_channels()  # the site broker's socket is up while job.py runs: no way to ask it for a worker
     view = Path(os.environ["AFR_SURFACE"])
     try:
         job = load_module("job", view / run.task / "job.py")

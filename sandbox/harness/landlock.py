@@ -6,8 +6,10 @@ reach nothing beyond the rules (and a read-only bind mount cannot be hard-linked
 restricted process may not ptrace (or open the memory of) a process outside its own domain.
 `restrict_reads` handles reads only (writes stay governed by the container's own limits);
 `restrict` also confines writes to named folders and, where the kernel can (ABI 4 and 6), takes
-away TCP, signals to processes outside the domain and abstract Unix sockets: what a process
-running candidate code beside trusted ones (the aggregator worker, aggregator_worker.py) needs.
+away TCP (but for named ports), signals to processes outside the domain and abstract Unix
+sockets: what a process running candidate code beside trusted ones needs (a site's client worker,
+preload.py; the aggregator worker, aggregator_worker.py). The other local channels (Unix sockets
+at a path, UDP, System V IPC) are channel_filter.py's.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Iterable, Optional
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same numbers on x86_64 and arm64
 _CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
+_RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
 _PR_SET_NO_NEW_PRIVS = 38
 READ_FILE, READ_DIR = 1 << 2, 1 << 3
 # Writing: changing a file, and making, removing or re-parenting an entry (REFER: ABI 2; TRUNCATE: ABI 3).
@@ -53,12 +55,14 @@ def restrict_reads(allowed: Iterable[Path]) -> None:
     restrict(allowed)
 
 
-def restrict(readable: Iterable[Path], writable: Optional[Iterable[Path]] = None, isolate: bool = False) -> None:
+def restrict(readable: Iterable[Path], writable: Optional[Iterable[Path]] = None, isolate: bool = False,
+             bind: Iterable[int] = (), connect: Iterable[int] = ()) -> None:
     """restrict_reads(readable); with `writable`, writes (to files, and making or removing
-    entries) only beneath those folders or to those files (/dev/null, say); with `isolate`, no
-    TCP at all and, where the kernel scopes them (ABI 6), no signals to and no abstract Unix
-    sockets of processes outside this domain. LandlockUnavailable when the kernel cannot enforce
-    what was asked (an ABI without TCP rules cannot isolate)."""
+    entries) only beneath those folders or to those files (/dev/null, say); with `isolate`, TCP
+    only to bind the `bind` ports and to connect to the `connect` ports (none: no TCP at all)
+    and, where the kernel scopes them (ABI 6), no signals to and no abstract Unix sockets of
+    processes outside this domain. LandlockUnavailable when the kernel cannot enforce what was
+    asked (an ABI without TCP rules cannot isolate)."""
     libc, abi = _libc(), abi_version()
     if abi < 1:
         raise LandlockUnavailable(0, "this kernel offers no Landlock")
@@ -87,6 +91,9 @@ def restrict(readable: Iterable[Path], writable: Optional[Iterable[Path]] = None
             # A file rule may carry file rights only: writing and truncating it, not making entries.
             rights = (writes if folder else writes & (WRITE_FILE | TRUNCATE)) | READ_FILE | (READ_DIR if folder else 0)
             _add(libc, ruleset, path, rights)
+        ports = [(NET_BIND_TCP, port) for port in bind] + [(NET_CONNECT_TCP, port) for port in connect]
+        for access, port in ports if isolate else ():
+            _add_port(libc, ruleset, access, port)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0:
             err = ctypes.get_errno()
             raise LandlockUnavailable(err, f"no_new_privs: {os.strerror(err)}")
@@ -95,6 +102,13 @@ def restrict(readable: Iterable[Path], writable: Optional[Iterable[Path]] = None
             raise LandlockUnavailable(err, f"landlock_restrict_self: {os.strerror(err)}")
     finally:
         os.close(ruleset)
+
+
+def _add_port(libc, ruleset: int, access: int, port: int) -> None:
+    rule = ctypes.create_string_buffer(struct.pack("=QQ", access, port))
+    if libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_NET_PORT), rule, ctypes.c_uint32(0)) < 0:
+        err = ctypes.get_errno()
+        raise LandlockUnavailable(err, f"landlock_add_rule TCP port {port}: {os.strerror(err)}")
 
 
 def _add(libc, ruleset: int, path: Path, access: int) -> None:

@@ -13,7 +13,8 @@ Trust: this process is started by the trusted runner before any candidate code h
 imports only installed packages, runs no torch operation (so no thread pool exists to break in a
 fork), is single-threaded when it forks, and makes itself undumpable. Its only channel is a
 socketpair the broker made, which no other process holds: a forked child closes it before
-anything else, then restricts itself to its own site (Landlock), takes the environment the
+anything else, then restricts itself to its own site, folders and TCP ports (Landlock) and to no
+other channel (channel_filter.py), takes the environment the
 simulator gave the worker, and runs site_worker.py.
 Each child's exit status and CPU seconds go back to the broker (wait4 here, outside every
 candidate process). A worker's CPU seconds include every process it started: those it waited for
@@ -43,7 +44,8 @@ PRELOAD = (
     "numpy", "torch", "torch._dynamo", "torch.optim",
     "nvflare.private.fed.app.simulator.simulator_worker",
     "nvflare.client", "nvflare.app_common.executors.client_api.in_process_backend",
-    "afr_box.sandbox.harness.site_worker", "afr_box.sandbox.harness.landlock", "afr_box.tasks.shared.site_env",
+    "afr_box.sandbox.harness.site_worker", "afr_box.sandbox.harness.landlock", "afr_box.sandbox.harness.channel_filter",
+    "afr_box.tasks.shared.site_env",
 )
 MAX_MESSAGE = 1 << 20
 REAP_S = 0.05
@@ -55,13 +57,11 @@ def serve(control: socket.socket, isolate: bool) -> None:
     """Fork a worker for each request until the broker says stop (or closes the channel); then
     kill and reap everything below this process and say so."""
     from afr_box.sandbox.harness.run_file import RunFile
-    from afr_box.sandbox.harness.sites import readable
     from afr_box.tasks.shared.site_env import data_dir, run_file
 
     make_undumpable()
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # what a worker leaves behind comes here
     sites, data = RunFile.read(run_file()).sites, data_dir()
-    rules = {site: readable(data, sites, site) for site in sites} if isolate else {}
     for name in PRELOAD:
         importlib.import_module(name)
     sys.stdout.flush()
@@ -82,7 +82,7 @@ def serve(control: socket.socket, isolate: bool) -> None:
                 break
             pid = os.fork()
             if pid == 0:
-                _child(control, request, fds, isolate, rules.get(request["site"]))
+                _child(control, request, fds, isolate, (data, sites))
             for fd in fds:
                 os.close(fd)
             children[pid], sessions[pid] = request["id"], request["site"]
@@ -149,8 +149,8 @@ def _stop(control: socket.socket, children: dict[int, str], sessions: dict[int, 
         time.sleep(0.01)
 
 
-def _child(control: socket.socket, request: dict, fds: list[int], isolate: bool, allowed) -> None:
-    """In the forked worker: never returns."""
+def _child(control: socket.socket, request: dict, fds: list[int], isolate: bool, where) -> None:
+    """In the forked worker (`where`: the data folder and the budget's sites): never returns."""
     code = 1
     try:
         control.close()  # first: no candidate code may ever reach the fork server
@@ -164,15 +164,23 @@ def _child(control: socket.socket, request: dict, fds: list[int], isolate: bool,
         os.chdir("/")
         writable = request.get("writable")
         if isolate:
-            if allowed is None or writable is None:  # the broker checks both; never start a worker unrestricted
+            data, sites = where
+            if request["site"] not in sites or writable is None:  # the broker checks both; never start a worker unrestricted
                 print(f"site isolation: no site {request['site']!r:.100} in the budget, or no workspace",
                       file=sys.stderr)
                 os._exit(2)
             from pathlib import Path
 
+            from afr_box.sandbox.harness.channel_filter import deny_local_channels
             from afr_box.sandbox.harness.landlock import restrict
+            from afr_box.sandbox.harness.sites import readable
 
-            restrict(allowed, [Path(p) for p in writable] + [Path(os.devnull)])
+            # At the fork, not once: the folders walked for the rules fill as workers start (their own folders).
+            allowed = readable(data, sites, request["site"], [Path(p) for p in request.get("others", [])])
+            tcp = request.get("tcp") or {}
+            restrict(allowed, [Path(p) for p in writable] + [Path(os.devnull)], isolate=True,
+                     bind=tcp.get("bind", []), connect=tcp.get("connect", []))
+            deny_local_channels()
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as an exec'd worker would be
         env = request["env"]
         os.environ.clear()

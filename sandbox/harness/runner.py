@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,8 @@ def _no_strays(what: str, keep: frozenset[int] = frozenset()) -> None:
 # there would run before the restriction in a base whose venv sees system site-packages (its
 # own torch), where Python enables the user site. -P and no PYTHONPATH: likewise for the view.
 SIMULATE = [sys.executable, "-s", "-P", "-m", "afr_box.sandbox.harness.simulate"]
+# The last line of a Python traceback, as a client's (or the server's) exception is printed.
+PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Violation): \S.*")
 
 
 def site_broker(run: RunFile, isolate: bool, workspace: Path) -> SiteBroker:
@@ -168,8 +171,9 @@ def site_broker(run: RunFile, isolate: bool, workspace: Path) -> SiteBroker:
 
 
 def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str, Any], broker: SiteBroker,
-                  isolate: bool = True, timeline: Optional[Timeline] = None) -> tuple[int, list[str], Optional[str]]:
-    """(exit code, stall reasons, dead client): the NVFlare simulator (simulate.py) in its own
+                  isolate: bool = True, timeline: Optional[Timeline] = None
+                  ) -> tuple[int, list[str], Optional[str], Optional[str]]:
+    """(exit code, stall reasons, dead client, the first exception its log shows): the NVFlare simulator (simulate.py) in its own
     session (so its whole tree can be stopped together), watched for stalls (started again once)
     and dead clients (stopped at once; supervise.py), its workers started by `broker`. With
     `isolate` (every sandboxed run) the server reads no site and each client worker only its own:
@@ -183,12 +187,14 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     denied: list[str] = []
     denied_writes: list[str] = []
     aggregator_failed: list[str] = []
+    first_error: list[str] = []
     data = data_dir()
+    folders = broker.client_folders()
 
     def watch_line(line: str) -> None:
         if timeline is not None:
             timeline.see(line)
-        path = denied_site_path(line, data, run.sites)
+        path = denied_site_path(line, data, run.sites, folders)
         if path and isolate and not denied:
             denied.append(path)
         written = denied_write_path(line, Path(TMP))
@@ -196,6 +202,9 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
             denied_writes.append(written)
         if AGGREGATOR_FAILED_PREFIX in line and not aggregator_failed:
             aggregator_failed.append(line.split(AGGREGATOR_FAILED_PREFIX, 1)[1].strip())
+        raised = None if first_error else PYTHON_ERROR.match(line.strip())
+        if raised:  # a client's exception: NVFlare runs client.py in a thread and logs only the traceback
+            first_error.append(raised.group(0)[:300])
 
     def reset() -> None:
         broker.kill_all()
@@ -208,14 +217,14 @@ def run_simulator(job_dir: Path, workspace: Path, run: RunFile, stats: dict[str,
     result = run_with_restart(start, reset, oom_watch=in_sandbox(), env=env, on_line=watch_line,
                               ended=broker.ended_workers)
     if denied:
-        raise BudgetViolation(isolation_reason(denied[0], "a client or the server"))
+        raise BudgetViolation(isolation_reason(denied[0], "a client, the server or the aggregator"))
     if denied_writes:
         raise BudgetViolation(write_isolation_reason(denied_writes[0]))
     if aggregator_failed and result[0] != 0:
         raise JobFailed(f"the candidate's aggregator failed: {aggregator_failed[0]}")
     if broker.refused:
         raise BudgetViolation(f"site isolation: the server asked for a worker the broker refused: {broker.refused[0]}")
-    return result
+    return (*result, first_error[0] if first_error else None)
 
 
 def collect_round_metrics(rounds_file: Path, run: RunFile, out: Path) -> tuple[int, dict[str, int]]:
@@ -288,10 +297,11 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
         with broker:
             job_dir = export_job(run, surface, work, isolate, keep=frozenset({broker.fork_server_pid}))
             timeline.mark("exported")
-            server = TrustedServer(view=os.environ.get("PYTHONPATH", ""), work=work, workspace=work / "ws", isolate=isolate)
+            server = TrustedServer(view=os.environ.get("PYTHONPATH", ""), work=work, workspace=work / "ws", isolate=isolate,
+                                   client_folders=tuple(map(str, broker.client_folders())))
             check_job(job_dir, run.budget, work / "ws" / COLLECTOR_FILE, server)
             timeline.mark("checked")
-            rc, restarts, dead = run_simulator(job_dir, work / "ws", run, stats, broker, isolate, timeline)
+            rc, restarts, dead, first_error = run_simulator(job_dir, work / "ws", run, stats, broker, isolate, timeline)
             timeline.mark("simulator_exited")
         if restarts:
             stats["restarts"] = restarts
@@ -312,6 +322,8 @@ def main(out: Path = Path(os.environ.get("AFR_OUT", OUT)), work: Path = Path(TMP
     if rc != 0:
         error = (f"the NVFlare run never finished, on any start ({'; '.join(restarts)})" if rc == -1 and restarts
                  else f"NVFlare simulator exited with {rc}")
+        if first_error:
+            error += f"; the first error in its log: {first_error}"
         return finish(ExitCode.SIMULATOR_FAILED, error=error)
     try:
         weights, last_round = final_model(work / "ws")

@@ -36,6 +36,7 @@ class TrustedServer:
     work: Path     # the runner's work folder: the initial weights are here, the aggregator's folder goes here
     workspace: Path  # the simulator's workspace: the global model is saved here
     isolate: bool = True
+    client_folders: tuple[str, ...] = ()  # what the sites' clients write (sites.client_folders): the aggregator reads none
 
 
 def build(spec: Any):
@@ -91,7 +92,7 @@ def make_trusted(job_dir: Path, cfg: dict, server: TrustedServer) -> dict:
     if isinstance(aggregator, dict) and str(aggregator.get("path", "")).startswith(CANDIDATE_AGGREGATORS):
         args["aggregator"] = {"path": PROXY, "args": {
             "spec": json.dumps(aggregator), "view": server.view, "work": str(server.work / "aggregator"),
-            "isolate": server.isolate}}
+            "isolate": server.isolate, "denied": list(server.client_folders)}}
     if model_spec(cfg) is None:
         raise BudgetViolation(f"the server config has no {PT_PERSISTOR.rsplit('.', 1)[1]} with a model "
                               "(build the recipe with the task's model, as the baseline's job.py does)")

@@ -14,10 +14,15 @@ simulator names in its -o argument, checked here) and a private temporary folder
 HOME): not the server's workspace (the global model, the round-metrics file), not another
 site's, and not a file in /tmp for another site's client to pick up.
 
+A worker reads no other site's client folders either (what a client leaves in its own folders
+stays its own), may use TCP only to listen on its own port and to connect to the server's
+(Landlock), and opens no other channel to another process: no Unix socket, UDP, System V IPC
+or message queue (channel_filter.py; job.py's export and the aggregator worker have it too).
+
 What this does not stop: client code that hands its own rows on, to the server in its updates
-(any FL deployment that runs untrusted code on its clients has that channel), or to another
-site's client over a socket on the container's loopback; it stops reading another site's data
-directly and leaving it in a file for another site.
+(any FL deployment that runs untrusted code on its clients has that channel); it stops reading
+another site's data directly, and every way past NVFlare's own messages for one client to hand
+it to another.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterable, Optional
+from urllib.parse import urlsplit
 
 WORKER_MODULE = "nvflare.private.fed.app.simulator.simulator_worker"
 BROKER_ENV = "AFR_SITE_BROKER"      # the broker's socket, for the relays
@@ -45,29 +51,55 @@ MAX_REQUEST = 1 << 20
 STOP_WAIT_S = 5.0  # the fork server's stop (kill, reap, count); preload.STOP_S plus a margin
 # How a refused read shows in a Python traceback or log line.
 DENIED = re.compile(r"Permission denied: '([^']+)'")
+PRIVATE_FOLDER = "afr-private"  # beside the broker's socket: <site>/ holds each of its workers' TMPDIR and HOME
 
 
 class SiteRefused(Exception):
     """A worker request the broker does not start."""
 
 
-def readable(data: Path, sites: Iterable[str], site: Optional[str]) -> list[Path]:
+def readable(data: Path, sites: Iterable[str], site: Optional[str], others: Iterable[Path] = ()) -> list[Path]:
     """What a process may read files beneath: everything but `data`'s site folders, except its
-    own `site`'s (None: no site). The path down to `data` is allowed entry by entry, so nothing
-    above it grants it whole. (Folders stay listable: landlock.py.)"""
+    own `site`'s (None: no site), and but `others` (the folders other sites' clients write:
+    client_folders). (Folders stay listable: landlock.py.)"""
     data = data.resolve()
-    denied = [data / s for s in sites if s != site]
-    allowed, here = [], Path("/")
-    for part in data.parts[1:]:
-        allowed += [here / e for e in sorted(os.listdir(here)) if e != part]
-        here = here / part
-    allowed += [data / e for e in sorted(os.listdir(data)) if data / e not in denied]
-    # A rule follows symlinks: one that leads to the data (or above it) or into a denied site is no rule.
-    return [p for p in allowed if not _reaches(p.resolve(), data, denied)]
+    return everything_but([data / s for s in sites if s != site] + [Path(p).resolve() for p in others])
 
 
-def _reaches(real: Path, data: Path, denied: list[Path]) -> bool:
-    return real == data or real in data.parents or any(real == d or d in real.parents for d in denied)
+def everything_but(denied: list[Path]) -> list[Path]:
+    """Landlock rules granting every file but those beneath `denied` (absolute, resolved paths):
+    the path down to each is allowed entry by entry, so nothing above it grants it whole. A
+    denied folder that does not exist yet is covered too: what appears later in a folder that is
+    walked here is in no rule."""
+    above = {parent for d in denied for parent in d.parents}
+    allowed: list[Path] = []
+
+    def walk(folder: Path) -> None:
+        try:
+            entries = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            path = folder / entry
+            if path in above:
+                walk(path)
+            elif path not in denied:
+                allowed.append(path)
+
+    walk(Path("/"))
+    # A rule follows symlinks: one that leads into a denied folder (or above one) is no rule.
+    return [p for p in allowed if not _reaches(p.resolve(), denied)]
+
+
+def _reaches(real: Path, denied: list[Path]) -> bool:
+    return any(real == d or d in real.parents or real in d.parents for d in denied)
+
+
+def client_folders(workspace: Path, private: Path, site: str) -> list[Path]:
+    """The folders `site`'s client worker may write (so the only ones it may read besides the
+    data): its client workspace in the simulator's `workspace` and its folder under `private`
+    (its workers' TMPDIR and HOME). No other site's client, and not the aggregator, reads them."""
+    return [workspace / site, private / site]
 
 
 def worker_site(argv: list[str], sites: Iterable[str]) -> str:
@@ -83,12 +115,29 @@ def worker_site(argv: list[str], sites: Iterable[str]) -> str:
     return site
 
 
-def denied_site_path(line: str, data: Path, sites: Iterable[str]) -> Optional[str]:
-    """The site path a log line says was refused (a client or the server read another site), or None."""
+def worker_ports(argv: list[str]) -> dict[str, list[int]]:
+    """The TCP a simulator worker needs, from the command the server gave it: to listen on its
+    --port (where its client thread in the server connects) and to connect to the server's cell
+    (--root_url). Nothing else: no client reaches another's listener."""
+    try:
+        listen = int(argv[argv.index("--port") + 1])
+        root = urlsplit(argv[argv.index("--root_url") + 1]).port
+    except (ValueError, IndexError):
+        raise SiteRefused("a worker command without a valid --port and --root_url") from None
+    if root is None or not (0 < listen < 65536):
+        raise SiteRefused("a worker command without a valid --port and --root_url")
+    return {"bind": [listen], "connect": [root]}
+
+
+def denied_site_path(line: str, data: Path, sites: Iterable[str], folders: Iterable[Path] = ()) -> Optional[str]:
+    """The site path a log line says was refused (a client or the server read another site's
+    data, or a client or the aggregator reached into a site's client `folders`), or None."""
     m = DENIED.search(line)
     if not m:
         return None
     path = Path(m.group(1))
+    if any(path == f or f in path.parents for f in folders):
+        return str(path)
     try:
         rel = path.relative_to(data)
     except ValueError:
@@ -98,8 +147,9 @@ def denied_site_path(line: str, data: Path, sites: Iterable[str]) -> Optional[st
 
 def denied_write_path(line: str, tmp: Path) -> Optional[str]:
     """The path a log line says was refused beneath `tmp` (the work folders, the workspaces, the
-    simulator's and the workers' temporary folders), or None. Everything there is readable, so a
-    refusal is a write outside the folders a client worker or the aggregator may write."""
+    simulator's and the workers' temporary folders), or None. Everything there but the sites'
+    client folders (denied_site_path's) is readable, so such a refusal is a write outside the
+    folders a client worker or the aggregator may write."""
     m = DENIED.search(line)
     if not m:
         return None
@@ -109,7 +159,7 @@ def denied_write_path(line: str, tmp: Path) -> Optional[str]:
 
 def isolation_reason(path: str, who: str = "a process") -> str:
     return (f"site isolation: {who} was refused {path}; each site's client reads only its own "
-            "site's data, the server and job.py none")
+            "site's data and client folders, the server and job.py no site's data, the aggregator neither")
 
 
 def write_isolation_reason(path: str) -> str:
@@ -126,7 +176,7 @@ class SiteBroker:
                  workspace: Optional[Path] = None):
         self.socket_path, self.sites, self.launcher_env, self.isolate = socket_path, list(sites), launcher_env, isolate
         self.workspace = workspace  # the simulator's: each worker writes only beneath its own site's folder there
-        self._private: list[str] = []  # each worker's own temporary folder, removed at exit
+        self.private = socket_path.parent / PRIVATE_FOLDER  # <site>/: each worker's own temporary folder, removed at exit
         self.cpu_s: dict[str, float] = {}  # each site's CPU seconds: its workers and what they left behind
         self.unattributed_cpu_s = 0.0      # left behind outside every worker's session (it called setsid)
         self.stopped = False               # the fork server counted everything and stopped
@@ -190,8 +240,7 @@ class SiteBroker:
             except subprocess.TimeoutExpired:  # ...or is stopped here
                 kill_session(self._fork_server.pid)
                 self._fork_server.wait()
-        for folder in self._private:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)
 
     def accounting(self) -> dict:
         """What train_stats.json records of local compute (complete once the broker has stopped)."""
@@ -273,6 +322,7 @@ class SiteBroker:
                 argv, env = list(map(str, request["argv"])), {str(k): str(v) for k, v in request["env"].items()}
                 site = worker_site(argv, self.sites)
                 writable = self._writable(argv, site)
+                tcp = worker_ports(argv) if self.isolate else {}
             except (OSError, ValueError, KeyError, TypeError, AttributeError, SiteRefused) as exc:
                 for fd in fds:
                     os.close(fd)
@@ -284,7 +334,8 @@ class SiteBroker:
                 self._next_id += 1
                 rid = str(self._next_id)
                 self._sites_of[rid] = site
-            message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env, "writable": writable}).encode()
+            message = json.dumps({"id": rid, "site": site, "args": argv[3:], "env": env, "writable": writable,
+                                  "others": [str(f) for f in self.client_folders(but=site)], "tcp": tcp}).encode()
             try:
                 socket.send_fds(self._forks, [message], fds)
             except OSError as exc:
@@ -319,14 +370,19 @@ class SiteBroker:
             given = argv[argv.index("-o") + 1]
         except (ValueError, IndexError):
             raise SiteRefused("a worker command without its workspace (-o)") from None
-        own = self.workspace / site
+        own, private = client_folders(self.workspace, self.private, site)
         if os.path.normpath(given) != str(own):
             raise SiteRefused(f"a worker for {site} with workspace {given[:200]!r}, not {own}")
-        own.mkdir(parents=True, exist_ok=True)  # the simulator makes it first; a rule needs it to exist
-        private = tempfile.mkdtemp(prefix=f"afr-{site}-", dir=self.socket_path.parent)
-        with self._lock:
-            self._private.append(private)
-        return [str(own), private]
+        # The simulator makes the workspace first; a rule needs the folders to exist.
+        for folder in (own, private):
+            folder.mkdir(parents=True, exist_ok=True)
+        return [str(own), tempfile.mkdtemp(prefix="worker-", dir=private)]
+
+    def client_folders(self, but: Optional[str] = None) -> list[Path]:
+        """Every site's client folders (but `but`'s); none in a bare run without isolation."""
+        if not self.isolate or self.workspace is None:
+            return []
+        return [f for site in self.sites if site != but for f in client_folders(self.workspace, self.private, site)]
 
     def _kill_on_hangup(self, conn: socket.socket, pid: int) -> None:
         """The relay went away (the simulator stopped it): its worker goes too."""
