@@ -155,9 +155,10 @@ def prepare(task: str, source: Path, data_root: Path, log: Path, profile: Option
 
 
 def variants(task: str, work: Path, memory: str, budget: dict) -> tuple[Path, Path]:
-    """A reduced-rounds profile and a policy variant with `memory` for the training containers."""
+    """A reduced-rounds, single-seed profile and a policy variant with `memory` for the training containers."""
     spec = yaml.safe_load((ROOT / "profiles" / f"{task}.yaml").read_text())
     spec["budget"].update({k: v for k, v in budget.items() if k != "local_steps"})
+    spec["noise_seeds"] = 1  # memory against data size: the baseline's seed noise is not measured here
     if "local_steps" in budget:
         spec["budget"]["local_steps"] = {"baseline": budget["local_steps"], "min": 1, "max": budget["local_steps"]}
         spec["search_space"] = [d for d in spec.get("search_space", []) if d["knob"] != "local_steps"]
