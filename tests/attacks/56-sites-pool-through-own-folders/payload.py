@@ -10,18 +10,8 @@ from afr_box.tasks.shared.site_env import data_dir as _data_dir, run_info as _ru
 
 _SITES = _run_info()["sites"]
 
-
-def _readable(site):
-    try:
-        for _path in (_data_dir() / site).iterdir():
-            with open(_path, "rb") as _f:
-                _f.read(1)
-        return True
-    except PermissionError:  # another site's folder: site isolation (attack 50)
-        return False
-
-
-_OWN = [s for s in _SITES if _readable(s)]
+# The simulator runs each client in its own client workspace, <workspace>/<site>.
+_OWN = [s for s in _SITES if s in _os.getcwd().split(_os.sep)]
 for _site in _OWN[:1]:
     for _folder in {_os.environ.get("TMPDIR", "/tmp"), _os.getcwd()}:
         _shutil.copytree(_data_dir() / _site, f"{_folder}/afr-pool-{_site}.partial", dirs_exist_ok=True)
