@@ -29,7 +29,8 @@ SUITE = ["write-data", "write-harness", "write-outside-out", "read-labels", "for
          "sparse-proposal", "yaml-alias-bomb", "log-flood", "gate-build-swap", "io-uring", "ptrace-traceme",
          "kernel-surface", "round-metrics-nan", "round-metrics-oversized", "zombie-leader",
          "read-other-sites", "server-reads-sites", "job-reads-sites", "local-compute-10x",
-         "aggregator-doubles-rounds", "sites-pool-through-tmp"]
+         "aggregator-doubles-rounds", "sites-pool-through-tmp", "sites-pool-through-own-folders",
+         "sites-pool-over-local-channels"]
 
 
 def test_the_suite_covers_the_threat_model():
