@@ -29,29 +29,31 @@ def _source(tmp: Path, factor: int) -> Path:
                                  test_per_site=2 * factor)  # both classes at every site
 
 
-def test_prepare_memory_is_flat_in_the_data_size(tmp_path):
+def _prepare_growth(task: str, make_source, tmp_path: Path) -> tuple[int, int]:
+    """(extra prepared bytes, extra peak RSS of `data prepare`) from 1x to 4x the data."""
     measured = {}
     for factor in (1, 4):
-        source = _source(tmp_path, factor)
-        measured[factor] = scale.prepare("camelyon", source, tmp_path / f"data-{factor}x", tmp_path / f"{factor}.log")
+        source = make_source(tmp_path / f"src-{factor}x", factor)
+        measured[factor] = scale.prepare(task, source, tmp_path / f"data-{factor}x", tmp_path / f"{factor}.log")
         shutil.rmtree(source)
-    grown_data = measured[4]["data_bytes"] - measured[1]["data_bytes"]
-    grown_rss = measured[4]["prepare_peak_rss"] - measured[1]["prepare_peak_rss"]
+    return (measured[4]["data_bytes"] - measured[1]["data_bytes"],
+            measured[4]["prepare_peak_rss"] - measured[1]["prepare_peak_rss"])
+
+
+def test_prepare_memory_is_flat_in_the_data_size(tmp_path):
+    grown_data, grown_rss = _prepare_growth("camelyon", lambda dest, factor: _source(dest.parent, factor), tmp_path)
     assert grown_data > 400e6
     assert grown_rss < 0.15 * grown_data, (f"prepare's peak RSS grew by {grown_rss / 1e6:.0f} MB for "
                                            f"{grown_data / 1e6:.0f} MB more data")
 
 
+def _celeba_source(dest: Path, factor: int) -> Path:
+    return scale.leaf_source(dest, 2000 * factor, scale.celeba_x_maker(dest / "raw" / "img_align_celeba"),
+                             per_user=21, prefix="c")
+
+
 def test_leaf_prepare_memory_is_flat_in_the_data_size(tmp_path):
-    measured = {}
-    for factor in (1, 4):
-        source = tmp_path / f"src-{factor}x"
-        scale.leaf_source(source, 2000 * factor, scale.celeba_x_maker(source / "raw" / "img_align_celeba"),
-                          per_user=21, prefix="c")
-        measured[factor] = scale.prepare("celeba", source, tmp_path / f"data-{factor}x", tmp_path / f"{factor}.log")
-        shutil.rmtree(source)
-    grown_data = measured[4]["data_bytes"] - measured[1]["data_bytes"]
-    grown_rss = measured[4]["prepare_peak_rss"] - measured[1]["prepare_peak_rss"]
+    grown_data, grown_rss = _prepare_growth("celeba", _celeba_source, tmp_path)
     assert grown_data > 100e6
     # The spool mapped whole while the sites were copied grew it by 57 MB for these 127 MB (0.45x).
     assert grown_rss < 0.3 * grown_data, (f"prepare's peak RSS grew by {grown_rss / 1e6:.0f} MB for "
