@@ -84,4 +84,4 @@ def main(view: str, work: str, isolate: bool, denied: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] == "1", json.loads(sys.argv[4]) if len(sys.argv) > 4 else []))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] == "1", json.loads(sys.argv[4])))

@@ -16,7 +16,7 @@ none of them:
 - shmget, msgget, semget and mq_open fail with EACCES.
 - on x86_64, the x32 syscall numbers fail, so none of this is reached through them.
 
-A dozen BPF instructions through prctl(): the same ctypes route as landlock.py, with no library in
+A few dozen BPF instructions through prctl(): the same ctypes route as landlock.py, with no library in
 the image for it. Like Landlock it is inherited across fork and exec and cannot be removed.
 """
 from __future__ import annotations
@@ -88,9 +88,11 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
         (_RET, 0, 0, _RET_ALLOW),
     ]
     flags3_at = socket_at + len(socket_block)
-    flags_block = lambda n: [(_LD, 0, 0, _arg(n)), (_JSET, 0, 1, _MSG_FASTOPEN), (_RET, 0, 0, deny),  # noqa: E731
-                             (_RET, 0, 0, _RET_ALLOW)]
-    flags2_at = flags3_at + 4
+
+    def flags_block(n: int) -> list[tuple[int, int, int, int]]:  # argument n holds MSG_FASTOPEN: deny
+        return [(_LD, 0, 0, _arg(n)), (_JSET, 0, 1, _MSG_FASTOPEN), (_RET, 0, 0, deny), (_RET, 0, 0, _RET_ALLOW)]
+
+    flags2_at = flags3_at + len(flags_block(3))
     targets = {"deny": deny_at, "socket": socket_at, "flags3": flags3_at, "flags2": flags2_at}
     for i, (name, target) in enumerate(checks):
         at = head + i
